@@ -1,0 +1,57 @@
+/*
+ * What the MQTT client needs from its platform, and nothing more (as coreMQTT's transport
+ * interface and time function): a byte stream it can open, write with backpressure and close,
+ * and a monotonic clock with one-shot timers. The application supplies both.
+ */
+
+import type { TransportErrorCode } from "mqttclient/diagnostics";
+
+export interface TlsOptions {
+	/** CA certificate: PEM text, or on Moddable the name of a DER resource. */
+	ca?: string;
+	/** Name checked against the server certificate; defaults to the host. */
+	serverName?: string;
+}
+
+export interface TransportOptions {
+	host: string;
+	port: number;
+	tls?: TlsOptions;
+}
+
+export interface TransportError {
+	code: TransportErrorCode;
+	message: string;
+}
+
+export interface TransportEvents {
+	/** The stream is open (after the TLS handshake when there is one). */
+	onConnect(): void;
+	onData(bytes: Uint8Array): void;
+	/** There is room to write again after `writable` was too small. */
+	onWritable(): void;
+	/** The stream closed, with the reason when it was not a clean close. Called at most once. */
+	onClose(error?: TransportError): void;
+}
+
+export interface Transport {
+	/** Bytes that can be written now without blocking (a Moddable socket's free send buffer). */
+	readonly writable: number;
+	/** Writes at most `writable` bytes. */
+	write(bytes: Uint8Array): void;
+	/** Closes the stream; onClose is not called for a close the owner asked for. */
+	close(): void;
+}
+
+/** Opens a stream; events arrive later, never from inside this call. */
+export type TransportFactory = (options: TransportOptions, events: TransportEvents) => Transport;
+
+export type TimerHandle = unknown;
+
+export interface MqttClock {
+	/** Monotonic milliseconds. */
+	now(): number;
+	/** Calls `callback` once after `ms` milliseconds. */
+	set(callback: () => void, ms: number): TimerHandle;
+	clear(handle: TimerHandle): void;
+}

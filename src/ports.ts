@@ -1,0 +1,107 @@
+/*
+ * Ports: every way the firmware touches hardware or the operating system, in one place.
+ *
+ * The logic in src/ and modules/ receives these and imports nothing else from the platform.
+ * Moddable adapters (src/adapters/, wired in src/main.ts) implement them on the ESP32-S3; host
+ * adapters (test-host/adapters/) implement them on Node, with a virtual clock for tests.
+ * The reusable modules declare the smaller interfaces they need; these build on them.
+ */
+
+import type { MqttClock, TimerHandle, TransportFactory } from "mqttclient/transport";
+import type { HmacSha256 } from "jwt";
+import type { DhtClock, PulseCapture } from "dht/capture";
+import type { DigitalOutput, LedTimers } from "statusled/output";
+
+export type { TimerHandle, TransportFactory, HmacSha256, PulseCapture, DigitalOutput };
+
+/** Monotonic time, wall-clock time and timers. */
+export interface Clock extends MqttClock, DhtClock, LedTimers {
+	/** Milliseconds since boot; never jumps. */
+	now(): number;
+	/** Wall-clock time in ms since 1970 (whatever the device believes; before SNTP it is near 0). */
+	wallTime(): number;
+	/** Sets the wall clock (after SNTP). */
+	setWallTime(epochMs: number): void;
+	/** Calls `callback` once after `ms` milliseconds. */
+	set(callback: () => void, ms: number): TimerHandle;
+	/** Calls `callback` every `ms` milliseconds until cleared. */
+	repeat(callback: () => void, ms: number): TimerHandle;
+	clear(handle: TimerHandle): void;
+}
+
+export interface WiFiEvents {
+	onConnected(ip: string): void;
+	/** The link is down (or the join failed), with the reason in words. */
+	onDisconnected(reason: string): void;
+}
+
+export interface WiFi {
+	/** Starts joining; events follow. A later call replaces the previous attempt. */
+	connect(options: { ssid: string; password: string }, events: WiFiEvents): void;
+	disconnect(): void;
+	/** Signal strength in dBm, or undefined when not associated. */
+	rssi(): number | undefined;
+	/** Station MAC address, "AA:BB:CC:DD:EE:FF". */
+	mac(): string;
+}
+
+export type SntpResult = { ok: true; epochMs: number; server: string } | { ok: false; error: string };
+
+export interface SNTP {
+	/** Asks the servers in turn; calls back once with the time or why none answered. */
+	sync(servers: readonly string[], callback: (result: SntpResult) => void): void;
+}
+
+export type StoredValue = string | number | boolean;
+
+/** Persistent key-value store (Moddable preference / a file). Keys are at most 15 characters. */
+export interface KeyValueStore {
+	get(key: string): StoredValue | undefined;
+	set(key: string, value: StoredValue): void;
+	delete(key: string): void;
+}
+
+export interface Random {
+	/** Uniform in [0, 1). */
+	float(): number;
+	bytes(length: number): Uint8Array;
+}
+
+export interface System {
+	/** Restarts the device; does not return on the board. */
+	restart(reason: string): void;
+	/** Free heap in bytes, when the platform can tell. */
+	freeMemory(): number | undefined;
+}
+
+export interface LogRecord {
+	/** Wall-clock time, ISO 8601. */
+	ts: string;
+	uptimeMs: number;
+	level: "info" | "warn" | "error";
+	/** "<area>.<what>", e.g. "mqtt.connected". */
+	event: string;
+	[field: string]: unknown;
+}
+
+/** Where log records go (the serial console on the board, stdout on the host). */
+export type LogSink = (record: LogRecord) => void;
+
+export interface Ports {
+	clock: Clock;
+	wifi: WiFi;
+	sntp: SNTP;
+	/** Opens TCP (or TLS) connections. */
+	tcp: TransportFactory;
+	/** The status LED. */
+	led: DigitalOutput;
+	/** The switched output that SET_POWER and light/control drive, when the board has one. */
+	power?: DigitalOutput;
+	/** The DHT data line. */
+	dht: PulseCapture;
+	store: KeyValueStore;
+	hmac: HmacSha256;
+	random: Random;
+	system: System;
+	log: LogSink;
+}
