@@ -152,6 +152,7 @@ export class MQTTClient {
 	readonly #queueLimit: number;
 	readonly #socketTimeoutMs: number;
 	readonly #decoder: Decoder;
+	#keepAlive: number;
 
 	#state: ClientState = "disconnected";
 	#generation = 0;
@@ -183,6 +184,7 @@ export class MQTTClient {
 		this.#window = Math.max(1, Math.min(options.inflightWindow ?? 8, MAX_ID));
 		this.#queueLimit = options.sendQueueSize ?? 2 * this.#bufferSize;
 		this.#socketTimeoutMs = (options.socketTimeout ?? 30) * 1000;
+		this.#keepAlive = options.keepAlive ?? 60;
 		if (this.#version !== 4 && this.#version !== 5) throw new RangeError(`protocolVersion must be 4 or 5, not ${String(this.#version)}`);
 		if (!(this.#bufferSize >= 64)) throw new RangeError("bufferSize must be at least 64 bytes");
 		this.#server = this.#defaultLimits();
@@ -220,6 +222,15 @@ export class MQTTClient {
 	canPublish(qos: QoS = 0): boolean {
 		if (this.#state !== "connected" || this.#queuedBytes >= this.#queueLimit) return false;
 		return qos === 0 || this.#inflight.size < this.#effectiveWindow();
+	}
+
+	/** Keepalive in seconds requested by the next CONNECT (0 disables). */
+	get keepAlive(): number {
+		return this.#keepAlive;
+	}
+	set keepAlive(seconds: number) {
+		if (!Number.isInteger(seconds) || seconds < 0 || seconds > 0xffff) throw new RangeError("keepAlive must be 0..65535 seconds");
+		this.#keepAlive = seconds;
 	}
 
 	/** Size in bytes of the CONNECT packet these options produce. */
@@ -352,7 +363,7 @@ export class MQTTClient {
 	/* --------------------------------------------------------------------------------- */
 
 	#defaultLimits(): ServerLimits {
-		return { maximumPacketSize: Infinity, receiveMaximum: MAX_ID, maximumQoS: 2, retainAvailable: true, keepAlive: this.#o.keepAlive ?? 60 };
+		return { maximumPacketSize: Infinity, receiveMaximum: MAX_ID, maximumQoS: 2, retainAvailable: true, keepAlive: this.#keepAlive };
 	}
 
 	#effectiveWindow(): number {
@@ -364,7 +375,7 @@ export class MQTTClient {
 			type: "connect",
 			protocolVersion: this.#version,
 			clientId: o.clientId,
-			keepAlive: this.#o.keepAlive ?? 60,
+			keepAlive: this.#keepAlive,
 			cleanStart: o.cleanStart ?? true,
 		};
 		if (o.username !== undefined) packet.username = o.username;
@@ -532,7 +543,7 @@ export class MQTTClient {
 			receiveMaximum: props.receiveMaximum ?? MAX_ID,
 			maximumQoS: (props.maximumQoS ?? 2) as QoS,
 			retainAvailable: props.retainAvailable !== 0,
-			keepAlive: props.serverKeepAlive ?? this.#o.keepAlive ?? 60,
+			keepAlive: props.serverKeepAlive ?? this.#keepAlive,
 		};
 		this.#state = "connected";
 		this.#connectDeadline = Infinity;

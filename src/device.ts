@@ -1,0 +1,440 @@
+/*
+ * The sensor node: what the device is for, on top of the supervisor's connection.
+ *
+ * Boots from the persisted state, reads the DHT, publishes telemetry (kept while offline),
+ * heartbeats and a retained status (the will says the same with online:false), raises and clears
+ * alerts, obeys commands exactly once and applies remote configuration live.
+ * Every port comes in through `Ports`; nothing here knows whether it runs on a board or in Node.
+ */
+
+import { DHT } from "dht";
+import type { Message } from "mqttclient";
+import { StatusLed } from "statusled";
+import { Alerts, type AlertChange, type Metric } from "./alerts";
+import { CommandMemory, parseCommand, parseJsonObject, parseLight, type Command, type Envelope, type Parsed } from "./commands";
+import { Logger, isoTime } from "./events";
+import { clientIdFromMac, connectionClientId, normalizeMac } from "./identity";
+import * as messages from "./messages";
+import type { Outgoing } from "./outbox";
+import { Persisted, type PowerState } from "./persistence";
+import type { Ports, TimerHandle } from "./ports";
+import { applyRemoteView, remoteView, validateRemoteConfig, type DeviceConfig } from "./settings";
+import { Supervisor, type Link } from "./supervisor";
+import { classifyTopic, planTopics, type TopicPlan } from "./topics";
+import { FIRMWARE_NAME, FIRMWARE_VERSION } from "./version";
+
+export interface DeviceOptions {
+	ports: Ports;
+	config: DeviceConfig;
+}
+
+/** How long a restart waits for its response to go out. */
+const RESTART_DELAY_MS = 1000;
+/** How long shutdown waits for the offline status to be acknowledged. */
+const SHUTDOWN_WAIT_MS = 2000;
+
+export class Device {
+	readonly #p: Ports;
+	readonly #log: Logger;
+	readonly #persisted: Persisted;
+	readonly #led: StatusLed;
+	readonly #dht: DHT | undefined;
+	readonly #alerts: Alerts;
+	readonly #memory = new CommandMemory<messages.CommandResponse>();
+	readonly #plan: TopicPlan;
+	readonly #rebootReason: string;
+	readonly supervisor: Supervisor;
+	readonly clientId: string;
+	#config: DeviceConfig;
+	#power: PowerState;
+	#seq = 0;
+	#started = false;
+	#stopped = false;
+	#telemetryTimer: TimerHandle | undefined;
+	#heartbeatTimer: TimerHandle | undefined;
+	#sampling = false;
+
+	constructor(options: DeviceOptions) {
+		const p = (this.#p = options.ports);
+		this.#log = new Logger(p.clock, p.log);
+		this.#persisted = new Persisted(p.store, (key, reason) => this.#log.warn("store.warning", { key, reason }));
+		this.#config = this.#withStoredRemoteConfig(options.config);
+		const mac = normalizeMac(p.wifi.mac()) ?? "00:00:00:00:00:00";
+		this.clientId = clientIdFromMac(mac, this.#config.mqtt.clientIdPrefix);
+		const counters = this.#persisted.counters();
+		this.#persisted.saveCounters({ ...counters, boots: counters.boots + 1 });
+		this.#rebootReason = this.#persisted.takeRebootReason() ?? "power on";
+		this.#power = this.#persisted.power() ?? { on: false, brightness: 100 };
+		this.#plan = planTopics(this.#config.topics.scheme, {
+			homeId: this.#config.device.homeId,
+			deviceId: this.deviceId,
+			tenantId: this.#config.device.tenantId,
+			clientId: this.clientId,
+			mac: mac.replace(/:/g, ""),
+		});
+		this.#led = new StatusLed({ output: p.led, timers: p.clock, onChange: (pattern) => this.#log.info("led.pattern", { pattern }) });
+		this.#dht = this.#config.sensor.model === "none" ? undefined : new DHT({ sensor: { capture: p.dht }, model: this.#config.sensor.model, clock: p.clock });
+		this.#alerts = new Alerts((metric) => this.#alertLimits(metric));
+		this.supervisor = new Supervisor({
+			ports: p,
+			config: this.#config,
+			log: this.#log,
+			persisted: this.#persisted,
+			clientId: this.clientId,
+			connectionId: connectionClientId(this.clientId, this.#config.mqtt.clientIdSuffix, p.clock.now()),
+			led: this.#led,
+			hooks: {
+				onOnline: (link) => this.#onOnline(link),
+				onOffline: () => {},
+				onMessage: (message) => this.#onMessage(message),
+				will: () => ({ topic: this.#plan.status, payload: messages.encode(this.#status(false)), qos: 1, retain: true }),
+				onSent: (message, bytes) => this.#onSent(message, bytes),
+				onDropped: (message, reason) => this.#onDropped(message, reason),
+			},
+		});
+	}
+
+	get config(): DeviceConfig {
+		return this.#config;
+	}
+	get topics(): TopicPlan {
+		return this.#plan;
+	}
+	get deviceId(): string {
+		return this.#config.device.deviceId || this.clientId;
+	}
+	get power(): PowerState {
+		return { ...this.#power };
+	}
+
+	start(): void {
+		if (this.#started) return;
+		this.#started = true;
+		this.#log.info("device.boot", {
+			firmware: FIRMWARE_NAME,
+			firmwareVersion: FIRMWARE_VERSION,
+			clientId: this.clientId,
+			connectionId: this.supervisor.connectionId,
+			mac: this.#p.wifi.mac(),
+			rebootReason: this.#rebootReason,
+			boots: this.#persisted.counters().boots,
+			scheme: this.#plan.scheme,
+			auth: this.#config.auth.mode,
+		});
+		this.#applyPower(this.#power, false);
+		this.#heartbeatTimer = this.#p.clock.repeat(() => this.#heartbeat(), this.#config.telemetry.heartbeat * 1000);
+		this.supervisor.start();
+	}
+
+	/** Says goodbye (status offline, retained), disconnects and stops every timer. */
+	shutdown(done?: () => void): void {
+		if (this.#stopped) {
+			done?.();
+			return;
+		}
+		this.#stopped = true;
+		this.#clearTimers();
+		const finish = () => {
+			this.supervisor.stop();
+			this.#dht?.close();
+			this.#led.close();
+			done?.();
+		};
+		if (!this.supervisor.online) {
+			finish();
+			return;
+		}
+		this.supervisor.link.publish(this.#outgoing("status", this.#plan.status, this.#status(false), 1, true), false);
+		const deadline = this.#p.clock.now() + SHUTDOWN_WAIT_MS;
+		const poll = () => {
+			if (this.supervisor.inflight === 0 || this.#p.clock.now() >= deadline) finish();
+			else this.#p.clock.set(poll, 50);
+		};
+		poll();
+	}
+
+	/* Connection --------------------------------------------------------------------- */
+
+	#onOnline(link: Link): void {
+		link.subscribe(this.#plan.subscriptions.map((s) => ({ topic: s.filter, qos: 1 as const })));
+		link.publish(this.#outgoing("status", this.#plan.status, this.#status(true), 1, true), true);
+		if (this.#telemetryTimer === undefined && !this.#stopped) {
+			// The first reading goes out as soon as the device is online, then every interval.
+			this.#sampleAndPublish();
+			this.#restartTelemetry();
+		}
+	}
+
+	#onSent(message: Outgoing, bytes: number): void {
+		switch (message.kind) {
+			case "telemetry": {
+				const t = this.#lastReading;
+				this.#log.info("telemetry.published", { topic: message.topic, bytes, seq: message.seq, temperature: t?.temperature ?? undefined, humidity: t?.humidity ?? undefined });
+				break;
+			}
+			case "heartbeat":
+				this.#log.info("heartbeat.published", { topic: message.topic, bytes, uptime: Math.floor(this.#p.clock.now() / 1000) });
+				break;
+			case "status":
+				this.#log.info("status.published", { topic: message.topic, bytes, online: message.payload.indexOf("\"online\":true") >= 0 });
+				break;
+			default:
+				this.#log.info(`${message.kind}.published`, { topic: message.topic, bytes });
+		}
+	}
+
+	#onDropped(message: Outgoing, reason: string): void {
+		if (message.kind === "telemetry") this.#log.warn("telemetry.dropped", { seq: message.seq, reason });
+		else if (message.kind !== "heartbeat") this.#log.warn("mqtt.dropped", { kind: message.kind, topic: message.topic, reason });
+	}
+
+	#outgoing(kind: string, topic: string, body: object | string, qos: 0 | 1, retain = false, seq?: number): Outgoing {
+		const out: Outgoing = { kind, topic, payload: typeof body === "string" ? body : messages.encode(body), qos, retain };
+		if (seq !== undefined) out.seq = seq;
+		return out;
+	}
+
+	/* Telemetry ---------------------------------------------------------------------- */
+
+	#lastReading: messages.Reading | undefined;
+
+	#restartTelemetry(): void {
+		if (this.#telemetryTimer !== undefined) this.#p.clock.clear(this.#telemetryTimer);
+		this.#telemetryTimer = this.#p.clock.repeat(() => this.#sampleAndPublish(), this.#config.telemetry.interval * 1000);
+	}
+
+	#sampleAndPublish(): void {
+		if (this.#stopped || this.#sampling) return;
+		if (!this.#dht) {
+			this.#publishReading({ temperature: null, humidity: null, status: "no_sensor" });
+			return;
+		}
+		this.#sampling = true;
+		this.#dht.sample((reading, status) => {
+			this.#sampling = false;
+			if (this.#stopped) return;
+			if (reading) {
+				this.#publishReading({ temperature: reading.thermometer.temperature, humidity: reading.hygrometer.humidity, status: "ok" });
+				return;
+			}
+			const error = status.ok ? "unknown" : status.error;
+			this.#log.warn("sensor.failed", { error, detail: status.ok ? undefined : status.detail, attempts: status.attempts });
+			this.#publishReading({ temperature: null, humidity: null, status: error });
+		});
+	}
+
+	#publishReading(reading: messages.Reading): void {
+		this.#lastReading = reading;
+		const seq = ++this.#seq;
+		const qos = this.#config.mqtt.qos;
+		const body = messages.telemetry(this.#facts(), seq, reading);
+		const result = this.supervisor.link.publish(this.#outgoing("telemetry", this.#plan.telemetry, body, qos, false, seq), true);
+		if (result === "queued") this.#log.info("telemetry.queued", { seq, reason: this.supervisor.online ? "the connection is busy" : "offline", queued: this.supervisor.outboxSize });
+		if (this.#plan.values) {
+			const values = this.#plan.values;
+			if (reading.temperature !== null) this.supervisor.link.publish(this.#outgoing("value", values.temperature, reading.temperature.toFixed(1), qos), false);
+			if (reading.humidity !== null) this.supervisor.link.publish(this.#outgoing("value", values.humidity, reading.humidity.toFixed(1), qos), false);
+		}
+		this.#checkAlert("temperature", reading.temperature);
+		this.#checkAlert("humidity", reading.humidity);
+	}
+
+	#heartbeat(): void {
+		if (!this.supervisor.online) return;
+		this.supervisor.link.publish(this.#outgoing("heartbeat", this.#plan.heartbeat, messages.heartbeat(this.#facts()), 0), false);
+	}
+
+	#facts(): messages.DeviceFacts {
+		return {
+			deviceId: this.deviceId,
+			firmwareVersion: FIRMWARE_VERSION,
+			timestamp: this.supervisor.timeValid ? isoTime(this.#p.clock.wallTime()) : null,
+			uptimeSeconds: Math.floor(this.#p.clock.now() / 1000),
+			freeMemory: this.#p.system.freeMemory() ?? null,
+			wifiSignal: this.#p.wifi.rssi() ?? null,
+		};
+	}
+
+	#status(online: boolean): messages.Status {
+		return messages.status(this.#facts(), online, {
+			rebootReason: this.#rebootReason,
+			clientId: this.supervisor ? this.supervisor.connectionId : this.clientId,
+			power: { ...this.#power },
+			config: remoteView(this.#config),
+			errors: messages.trimErrors(this.supervisor ? this.supervisor.problems() : []),
+		});
+	}
+
+	#publishStatus(): void {
+		if (this.supervisor.online) this.supervisor.link.publish(this.#outgoing("status", this.#plan.status, this.#status(true), 1, true), true);
+	}
+
+	/* Alerts ------------------------------------------------------------------------- */
+
+	#alertLimits(metric: Metric): { threshold: number | null; hysteresis: number } {
+		const a = this.#config.alerts;
+		return metric === "temperature"
+			? { threshold: a.temperature, hysteresis: a.temperatureHysteresis }
+			: { threshold: a.humidity, hysteresis: a.humidityHysteresis };
+	}
+
+	#checkAlert(metric: Metric, value: number | null): void {
+		const change = this.#alerts.check(metric, value);
+		if (change) this.#announceAlert(change);
+	}
+
+	#announceAlert(change: AlertChange): void {
+		const raised = change.change === "raised";
+		const body = messages.alert(this.#facts(), change.metric, change.value, change.threshold, change.change, change.reason);
+		this.#log[raised ? "warn" : "info"](raised ? "alert.raised" : "alert.cleared", { metric: change.metric, value: change.value, threshold: change.threshold, reason: change.reason });
+		this.supervisor.link.publish(this.#outgoing(raised ? "alert" : "alert_cleared", raised ? this.#plan.alert : this.#plan.alertCleared, body, 1), true);
+	}
+
+	/* Inbound ------------------------------------------------------------------------ */
+
+	#onMessage(message: Message): void {
+		if (this.#stopped) return;
+		const where = classifyTopic(this.#plan, message.topic);
+		if (!where) {
+			this.#log.warn("command.rejected", { reason: `message on ${message.topic}, a topic this device does not own`, topic: message.topic });
+			return;
+		}
+		if (where.kind === "config") this.#onConfig(message.payload);
+		else if (where.kind === "light") this.#onCommand(parseLight(message.payload));
+		else this.#onCommand(parseCommand(message.payload, where.rest));
+	}
+
+	#onCommand(parsed: Parsed): void {
+		const envelope = parsed.envelope;
+		this.#log.info("command.received", { type: envelope.typeName ?? "?", commandId: envelope.commandId });
+		if (!parsed.ok) {
+			this.#log.warn("command.rejected", { reason: parsed.reason, commandId: envelope.commandId });
+			this.#respond(envelope, "error", parsed.reason);
+			return;
+		}
+		const id = envelope.commandId;
+		const remembered = id !== undefined ? this.#memory.get(id) : undefined;
+		if (remembered) {
+			this.#log.info("command.duplicate", { commandId: id, type: envelope.typeName });
+			this.#sendResponse(remembered);
+			return;
+		}
+		const outcome = this.#execute(parsed.command, envelope);
+		const response = this.#respond(envelope, outcome.error ? "error" : "ok", outcome.error, outcome.result);
+		if (id !== undefined && response) this.#memory.remember(id, response);
+		this.#log[outcome.error ? "warn" : "info"]("command.completed", { type: parsed.command.type, commandId: id, status: outcome.error ? "error" : "ok", error: outcome.error });
+		outcome.after?.();
+	}
+
+	#execute(command: Command, envelope: Envelope): { error?: string; result?: Record<string, unknown>; after?: () => void } {
+		switch (command.type) {
+			case "SET_POWER":
+				this.#applyPower({ on: command.power, brightness: command.brightness ?? this.#power.brightness }, true);
+				return { result: { power: this.#power.on, brightness: this.#power.brightness } };
+			case "LIGHT":
+				this.#applyPower({ on: command.on, brightness: this.#power.brightness }, true);
+				return { result: { power: this.#power.on } };
+			case "ALERT_RESET": {
+				const cleared = this.#alerts.reset();
+				for (const metric of cleared) {
+					const limits = this.#alertLimits(metric);
+					this.#announceAlert({ metric, change: "cleared", value: this.#lastValue(metric), threshold: limits.threshold ?? 0, reason: "reset" });
+				}
+				return { result: { cleared } };
+			}
+			case "RESET":
+				return { after: () => this.#restart(`command ${envelope.typeName ?? "RESET"}${envelope.commandId ? ` (${envelope.commandId})` : ""}`) };
+			case "ROTATE_CREDENTIALS": {
+				const refused = this.supervisor.canRotate();
+				if (refused) return { error: refused };
+				const outcome = this.supervisor.rotateCredentials({ password: command.password, username: command.username });
+				return outcome.ok ? { result: { applies: "next connection" } } : { error: outcome.reason };
+			}
+		}
+	}
+
+	#lastValue(metric: Metric): number {
+		const value = this.#lastReading?.[metric];
+		return typeof value === "number" ? value : 0;
+	}
+
+	#restart(reason: string): void {
+		this.#p.clock.set(() => {
+			this.#persisted.saveRebootReason(reason);
+			this.shutdown(() => this.#p.system.restart(reason));
+		}, RESTART_DELAY_MS);
+	}
+
+	#applyPower(power: PowerState, announce: boolean): void {
+		const changed = power.on !== this.#power.on || power.brightness !== this.#power.brightness;
+		this.#power = { ...power };
+		this.#p.power?.write(power.on ? 1 : 0);
+		if (!announce) return;
+		if (changed) this.#persisted.savePower(this.#power);
+		this.#log.info("power.changed", { on: power.on, brightness: power.brightness });
+	}
+
+	/** Publishes a command response when there is an id to answer. */
+	#respond(envelope: Envelope, status: "ok" | "error", error?: string, result?: Record<string, unknown>): messages.CommandResponse | undefined {
+		if (envelope.commandId === undefined && envelope.correlationId === undefined) return undefined;
+		const fields: messages.CommandResponse = { commandId: envelope.commandId ?? null, status, timestamp: this.#facts().timestamp };
+		if (envelope.correlationId !== undefined) fields.correlationId = envelope.correlationId;
+		if (envelope.typeName !== undefined) fields.type = envelope.typeName;
+		if (error !== undefined) fields.error = error;
+		if (result !== undefined) fields.result = result;
+		const response = messages.response(fields);
+		this.#sendResponse(response);
+		return response;
+	}
+
+	#sendResponse(response: messages.CommandResponse): void {
+		this.supervisor.link.publish(this.#outgoing("response", this.#plan.response, response, 1), true);
+	}
+
+	/* Remote configuration ------------------------------------------------------------ */
+
+	#onConfig(payload: Uint8Array): void {
+		const parsed = parseConfigMessage(payload);
+		if (typeof parsed === "string") return this.#rejectConfig(parsed);
+		const check = validateRemoteConfig(parsed.config, remoteView(this.#config));
+		if (!check.value) return this.#rejectConfig(check.errors.join("; "));
+		const before = this.#config;
+		this.#config = applyRemoteView(before, check.value);
+		this.#persisted.saveRemoteConfig(check.value);
+		this.supervisor.updateConfig(this.#config);
+		if (before.telemetry.interval !== this.#config.telemetry.interval && this.#telemetryTimer !== undefined) this.#restartTelemetry();
+		this.#log.info("config.applied", { changed: check.changed, ignored: check.ignored.length ? check.ignored : undefined });
+		const result: Record<string, unknown> = { changed: check.changed };
+		if (check.ignored.length) result.ignored = check.ignored;
+		this.#sendResponse(messages.response({ commandId: null, type: "config", status: "ok", timestamp: this.#facts().timestamp, result }));
+		this.#publishStatus();
+	}
+
+	#rejectConfig(reason: string): void {
+		this.#log.warn("config.rejected", { reason });
+		this.#sendResponse(messages.response({ commandId: null, type: "config", status: "error", error: reason, timestamp: this.#facts().timestamp }));
+	}
+
+	#withStoredRemoteConfig(config: DeviceConfig): DeviceConfig {
+		const stored = this.#persisted.remoteConfig();
+		if (stored === undefined) return config;
+		const check = validateRemoteConfig(stored, remoteView(config));
+		if (check.value) return applyRemoteView(config, check.value);
+		this.#log.warn("store.warning", { key: "config", reason: `stored remote configuration ignored: ${check.errors.join("; ")}` });
+		return config;
+	}
+
+	#clearTimers(): void {
+		if (this.#telemetryTimer !== undefined) this.#p.clock.clear(this.#telemetryTimer);
+		if (this.#heartbeatTimer !== undefined) this.#p.clock.clear(this.#heartbeatTimer);
+		this.#telemetryTimer = this.#heartbeatTimer = undefined;
+	}
+}
+
+/** A config message: a JSON object with a `config` object. Returns the reason when it is not. */
+function parseConfigMessage(payload: Uint8Array): { config: unknown } | string {
+	const json = parseJsonObject(payload);
+	if (!json.value) return json.reason!;
+	if (json.value.config === undefined) return "missing config object";
+	return { config: json.value.config };
+}

@@ -1,0 +1,131 @@
+/*
+ * Structured events: what the device reports about its life, as records that the log sink writes
+ * either as JSON lines (for tools) or as the serial-monitor lines users of such firmware know.
+ *
+ * Event names are a stable contract ("<area>.<what>"); other tools read them.
+ * Secrets never go into a record: a JWT appears only as its first 20 characters.
+ */
+
+import type { Clock, LogRecord, LogSink } from "./ports";
+
+export type Level = LogRecord["level"];
+export type Fields = Record<string, unknown>;
+
+export class Logger {
+	readonly #clock: Clock;
+	readonly #sink: LogSink;
+
+	constructor(clock: Clock, sink: LogSink) {
+		this.#clock = clock;
+		this.#sink = sink;
+	}
+
+	info(event: string, fields: Fields = {}): void {
+		this.#emit("info", event, fields);
+	}
+	warn(event: string, fields: Fields = {}): void {
+		this.#emit("warn", event, fields);
+	}
+	error(event: string, fields: Fields = {}): void {
+		this.#emit("error", event, fields);
+	}
+
+	#emit(level: Level, event: string, fields: Fields): void {
+		const record: LogRecord = { ts: isoTime(this.#clock.wallTime()), uptimeMs: this.#clock.now(), level, event };
+		for (const key in fields) if (fields[key] !== undefined) record[key] = fields[key];
+		try {
+			this.#sink(record);
+		}
+		catch {
+			// A broken console must not take the device down.
+		}
+	}
+}
+
+/** ISO 8601 in UTC, e.g. 2026-11-22T08:00:00.000Z (Date's own method, which XS implements). */
+export function isoTime(epochMs: number): string {
+	return new Date(epochMs).toISOString();
+}
+
+export function formatJson(record: LogRecord): string {
+	return JSON.stringify(record);
+}
+
+type Formatter = (r: LogRecord) => string;
+
+const str = (v: unknown): string => (v === undefined || v === null ? "" : String(v));
+
+function diagnosticLine(r: LogRecord): string {
+	const parts: string[] = [];
+	if (r.message) parts.push(str(r.message));
+	if (r.state !== undefined) parts.push(`(state ${str(r.state)}${r.code ? `, ${str(r.code)}` : ""})`);
+	else if (r.code) parts.push(`(${str(r.code)})`);
+	let line = parts.join(" ");
+	if (r.fix) line += `\n   ↳ fix: ${str(r.fix)}`;
+	return line;
+}
+
+function reading(r: LogRecord): string {
+	const t = r.temperature;
+	const h = r.humidity;
+	const parts: string[] = [];
+	if (typeof t === "number") parts.push(`Temperature: ${t.toFixed(1)}°C`);
+	if (typeof h === "number") parts.push(`Humidity: ${h.toFixed(1)}%`);
+	return parts.join("  ");
+}
+
+const HUMAN: Record<string, Formatter> = {
+	"device.boot": (r) => `🚀 Booting ${str(r.firmware)} ${str(r.firmwareVersion)} as ${str(r.clientId)} (reboot reason: ${str(r.rebootReason) || "power on"})`,
+	"state.changed": (r) => `ℹ️  State: ${str(r.from)} → ${str(r.to)}`,
+	"wifi.connecting": (r) => `📶 Connecting to WiFi "${str(r.ssid)}"...`,
+	"wifi.connected": (r) => `✅ WiFi connected! IP: ${str(r.ip)}`,
+	"wifi.disconnected": (r) => `❌ WiFi disconnected: ${str(r.reason)}`,
+	"time.syncing": (r) => `🕒 Syncing time with ${str((r.servers as string[] | undefined)?.join(", "))}...`,
+	"time.synced": (r) => `✅ Time synchronized! ${isoTime(Number(r.epochMs))}${r.jumpMs ? ` (clock moved ${Math.round(Number(r.jumpMs) / 1000)} s)` : ""}`,
+	"time.failed": (r) => `❌ Time sync failed: ${str(r.error)} (retrying in ${Math.round(Number(r.retryMs) / 1000)} s)`,
+	"jwt.minted": (r) => `✅ JWT generated: ${str(r.preview)} (expires ${isoTime(Number(r.exp) * 1000)})`,
+	"jwt.refresh": (r) => `🔄 Refreshing JWT before it expires (${str(r.reason)})`,
+	"mqtt.connecting": (r) => `🔌 Connecting to MQTT ${str(r.host)}:${str(r.port)} as ${str(r.clientId)} (attempt ${str(r.attempt)}, CONNECT ${str(r.connectBytes)} bytes)...`,
+	"mqtt.connected": (r) => `✅ MQTT connected!${r.sessionPresent ? " (session resumed)" : ""}`,
+	"mqtt.connect_failed": (r) => `❌ MQTT connection failed: ${diagnosticLine(r)}`,
+	"mqtt.disconnected": (r) => `❌ MQTT disconnected: ${diagnosticLine(r)}`,
+	"mqtt.backoff": (r) => `⏳ Next MQTT attempt in ${(Number(r.delayMs) / 1000).toFixed(1)} s`,
+	"mqtt.subscribed": (r) => `✅ Subscribed to: ${str(r.topic)}`,
+	"mqtt.warning": (r) => `⚠️  MQTT: ${diagnosticLine(r)}`,
+	"mqtt.client_id_conflict": (r) => `❌ Client id conflict: another connection keeps taking over "${str(r.clientId)}"\n   ↳ fix: ${str(r.fix)}`,
+	"telemetry.published": (r) => `✅ ${reading(r) || "Telemetry sent (no reading)"}  → ${str(r.topic)} (${str(r.bytes)} bytes, seq ${str(r.seq)})`,
+	"telemetry.queued": (r) => `📥 Telemetry seq ${str(r.seq)} kept for later (${str(r.reason)}; ${str(r.queued)} waiting)`,
+	"telemetry.dropped": (r) => `⚠️  Telemetry dropped: ${str(r.reason)}`,
+	"heartbeat.published": (r) => `💓 Heartbeat (uptime ${str(r.uptime)} s)`,
+	"status.published": (r) => `📣 Status: ${r.online ? "online" : "offline"}`,
+	"sensor.failed": (r) => `❌ Sensor read failed: ${str(r.error)}${r.detail ? ` (${str(r.detail)})` : ""}`,
+	"command.received": (r) => `📩 Command: ${str(r.type)}${r.commandId ? ` (${str(r.commandId)})` : ""}`,
+	"command.rejected": (r) => `❌ Command rejected: ${str(r.reason)}`,
+	"command.duplicate": (r) => `ℹ️  Command ${str(r.commandId)} already executed; answering again`,
+	"command.completed": (r) => `✅ Command ${str(r.type)} ${str(r.status)}${r.error ? `: ${str(r.error)}` : ""}`,
+	"power.changed": (r) => `💡 Power ${r.on ? "ON" : "OFF"}${r.brightness !== undefined ? ` (brightness ${str(r.brightness)}%)` : ""}`,
+	"config.applied": (r) => `⚙️  Config applied: ${str((r.changed as string[] | undefined)?.join(", ")) || "no change"}`,
+	"config.rejected": (r) => `❌ Config rejected: ${str(r.reason)}`,
+	"alert.raised": (r) => `🚨 Alert: ${str(r.metric)} ${str(r.value)} above ${str(r.threshold)}`,
+	"alert.cleared": (r) => `✅ Alert cleared: ${str(r.metric)} back to ${str(r.value)}`,
+	"credentials.rotated": (r) => `🔑 New credentials stored for ${str(r.username)}; used from the next connection`,
+	"credentials.retry": (r) => `🔑 Trying the rotated credentials for ${str(r.username)}`,
+	"credentials.verified": (r) => `✅ New credentials accepted for ${str(r.username)}`,
+	"credentials.rollback": (r) => `↩️  Broker refused the new credentials; back to the previous ones (${str(r.username)})`,
+	"led.pattern": (r) => `💡 LED: ${str(r.pattern)}`,
+	"watchdog.restart": (r) => `🔁 ${str(r.reason)}: restarting`,
+	"store.warning": (r) => `⚠️  Stored ${str(r.key)} ignored: ${str(r.reason)}`,
+};
+
+/** The line a serial monitor shows for this record. */
+export function formatHuman(record: LogRecord): string {
+	const f = HUMAN[record.event];
+	if (f) return f(record);
+	const icon = record.level === "error" ? "❌" : record.level === "warn" ? "⚠️ " : "ℹ️ ";
+	const extra: string[] = [];
+	for (const key in record) {
+		if (key === "ts" || key === "uptimeMs" || key === "level" || key === "event") continue;
+		extra.push(`${key}=${typeof record[key] === "object" ? JSON.stringify(record[key]) : str(record[key])}`);
+	}
+	return `${icon} ${record.event}${extra.length ? " " + extra.join(" ") : ""}`;
+}

@@ -1,0 +1,218 @@
+/*
+ * What the device keeps across restarts, in the key-value store (Moddable preference on the
+ * board, a file on the host), under a schema version: the remote configuration, MQTT
+ * credentials (the set to try first and an alternate, so a rotation the broker does not accept
+ * cannot strand the device), the last reboot reason, the power output and counters. Corrupt or unknown values are ignored in favour of defaults, with
+ * a warning; nothing here throws.
+ *
+ * Keys stay within ESP32 NVS's 15 characters.
+ */
+
+import type { KeyValueStore } from "./ports";
+import type { RemoteConfig } from "./settings";
+
+export const SCHEMA_VERSION = 1;
+
+export interface Credentials {
+	username: string;
+	password: string;
+	/** True once the broker accepted them. */
+	verified: boolean;
+}
+
+export interface Counters {
+	boots: number;
+	watchdogRestarts: number;
+}
+
+export interface PowerState {
+	on: boolean;
+	brightness: number;
+}
+
+export type StoreWarning = (key: string, reason: string) => void;
+
+const KEY = {
+	schema: "schema",
+	config: "config",
+	credentials: "cred",
+	alternate: "credAlt",
+	reboot: "reboot",
+	counters: "counters",
+	power: "power",
+} as const;
+
+export class Persisted {
+	readonly #store: KeyValueStore;
+	readonly #warn: StoreWarning;
+	readonly #usable: boolean;
+
+	constructor(store: KeyValueStore, warn: StoreWarning) {
+		this.#store = store;
+		this.#warn = warn;
+		this.#usable = this.#checkSchema();
+	}
+
+	#checkSchema(): boolean {
+		const stored = this.#read(KEY.schema);
+		if (stored === undefined) {
+			this.#write(KEY.schema, SCHEMA_VERSION);
+			return true;
+		}
+		if (stored !== SCHEMA_VERSION) {
+			this.#warn(KEY.schema, `schema version ${String(stored)} is not ${SCHEMA_VERSION}; stored settings are ignored`);
+			return false;
+		}
+		return true;
+	}
+
+	#read(key: string): string | number | boolean | undefined {
+		try {
+			return this.#store.get(key);
+		}
+		catch (e) {
+			this.#warn(key, `cannot be read: ${String(e)}`);
+			return undefined;
+		}
+	}
+
+	#write(key: string, value: string | number | boolean): void {
+		try {
+			this.#store.set(key, value);
+		}
+		catch (e) {
+			this.#warn(key, `cannot be written: ${String(e)}`);
+		}
+	}
+
+	#delete(key: string): void {
+		try {
+			this.#store.delete(key);
+		}
+		catch (e) {
+			this.#warn(key, `cannot be deleted: ${String(e)}`);
+		}
+	}
+
+	/** A JSON object stored under `key`, checked by `valid`; undefined (with a warning) when absent or bad. */
+	#readJson<T>(key: string, valid: (v: unknown) => v is T): T | undefined {
+		if (!this.#usable) return undefined;
+		const raw = this.#read(key);
+		if (raw === undefined) return undefined;
+		if (typeof raw !== "string") {
+			this.#warn(key, `expected JSON text, found a ${typeof raw}`);
+			return undefined;
+		}
+		let value: unknown;
+		try {
+			value = JSON.parse(raw);
+		}
+		catch {
+			this.#warn(key, "is not valid JSON");
+			return undefined;
+		}
+		if (!valid(value)) {
+			this.#warn(key, "has the wrong shape");
+			return undefined;
+		}
+		return value;
+	}
+
+	#writeJson(key: string, value: unknown): void {
+		if (this.#usable) this.#write(key, JSON.stringify(value));
+	}
+
+	/** The remote configuration saved last; validated again by the caller. */
+	remoteConfig(): unknown {
+		return this.#readJson(KEY.config, (v): v is unknown => !!v && typeof v === "object" && !Array.isArray(v));
+	}
+
+	saveRemoteConfig(config: RemoteConfig): void {
+		this.#writeJson(KEY.config, config);
+	}
+
+	credentials(): Credentials | undefined {
+		return this.#readJson(KEY.credentials, isCredentials);
+	}
+
+	alternateCredentials(): Credentials | undefined {
+		return this.#readJson(KEY.alternate, isCredentials);
+	}
+
+	/** Stores rotated credentials (unverified) to try first; the working ones become the alternate. */
+	rotate(next: { username: string; password: string }, current: Credentials): Credentials {
+		const rotated = { username: next.username, password: next.password, verified: false };
+		this.#writeJson(KEY.alternate, current);
+		this.#writeJson(KEY.credentials, rotated);
+		return rotated;
+	}
+
+	/**
+	 * The broker accepted `current`. When it was the rotated set, the rotation is complete and the
+	 * alternate is forgotten; when it was the old set, an unverified alternate is kept in case the
+	 * broker switches to it later.
+	 */
+	accepted(current: Credentials): Credentials {
+		const verified = { ...current, verified: true };
+		this.#writeJson(KEY.credentials, verified);
+		if (!current.verified) this.#delete(KEY.alternate);
+		return verified;
+	}
+
+	/** The broker refused `current`: the alternate (if any) becomes the set to try first. */
+	swap(current: Credentials): Credentials | undefined {
+		const alternate = this.alternateCredentials();
+		if (!alternate) return undefined;
+		this.#writeJson(KEY.credentials, alternate);
+		this.#writeJson(KEY.alternate, current);
+		return alternate;
+	}
+
+	/** Reads the reason recorded before the last restart and clears it. */
+	takeRebootReason(): string | undefined {
+		if (!this.#usable) return undefined;
+		const raw = this.#read(KEY.reboot);
+		if (raw === undefined) return undefined;
+		this.#delete(KEY.reboot);
+		if (typeof raw !== "string") {
+			this.#warn(KEY.reboot, "is not text");
+			return undefined;
+		}
+		return raw.slice(0, 120);
+	}
+
+	saveRebootReason(reason: string): void {
+		if (this.#usable) this.#write(KEY.reboot, reason.slice(0, 120));
+	}
+
+	counters(): Counters {
+		return this.#readJson(KEY.counters, isCounters) ?? { boots: 0, watchdogRestarts: 0 };
+	}
+
+	saveCounters(counters: Counters): void {
+		this.#writeJson(KEY.counters, counters);
+	}
+
+	power(): PowerState | undefined {
+		return this.#readJson(KEY.power, isPower);
+	}
+
+	savePower(power: PowerState): void {
+		this.#writeJson(KEY.power, power);
+	}
+}
+
+function isCredentials(v: unknown): v is Credentials {
+	const c = v as Credentials;
+	return !!c && typeof c === "object" && typeof c.username === "string" && typeof c.password === "string" && typeof c.verified === "boolean";
+}
+
+function isCounters(v: unknown): v is Counters {
+	const c = v as Counters;
+	return !!c && typeof c === "object" && Number.isInteger(c.boots) && c.boots >= 0 && Number.isInteger(c.watchdogRestarts) && c.watchdogRestarts >= 0;
+}
+
+function isPower(v: unknown): v is PowerState {
+	const p = v as PowerState;
+	return !!p && typeof p === "object" && typeof p.on === "boolean" && Number.isInteger(p.brightness) && p.brightness >= 0 && p.brightness <= 100;
+}
