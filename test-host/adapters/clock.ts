@@ -20,6 +20,19 @@ interface Timer {
 	cancelled: boolean;
 }
 
+/** Wall-clock time in ms since 1970 with one-shot timers: what a broker needs. */
+export interface WorldClock {
+	now(): number;
+	set(callback: () => void, ms: number): unknown;
+	clear(handle: unknown): void;
+}
+
+export const realWorldClock: WorldClock = {
+	now: () => Date.now(),
+	set: (callback, ms) => setTimeout(callback, ms),
+	clear: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
 export class VirtualTime {
 	#now = 0;
 	#seq = 0;
@@ -45,6 +58,15 @@ export class VirtualTime {
 
 	get pendingTimers(): number {
 		return this.#timers.length;
+	}
+
+	/** The world's own wall clock and timers (for brokers and backends in the simulation). */
+	worldClock(): WorldClock {
+		return {
+			now: () => this.worldTime(),
+			set: (callback, ms) => this.schedule(callback, ms, 0),
+			clear: (handle) => this.cancel(handle as Timer),
+		};
 	}
 
 	/** A device clock on this world; its wall time starts near 1970 until set. */

@@ -1,0 +1,151 @@
+/*
+ * An in-process network for simulated devices on the virtual clock: brokers listen on a
+ * host:port and receive a Duplex stream per connection (aedes.handle(stream) accepts it), devices
+ * connect through the same TCP port interface they use on the board.
+ *
+ * Faults on demand: a host that refuses connections (broker down), dropping every connection
+ * (broker restart), and half-open connections that silently swallow bytes in both directions.
+ */
+
+import { Duplex } from "node:stream";
+import type { Transport, TransportEvents, TransportFactory, TransportOptions } from "mqttclient/transport";
+
+type Acceptor = (stream: Duplex) => void;
+
+interface Link {
+	endpoint: string;
+	server: Duplex;
+	events: TransportEvents;
+	dead: boolean;
+	closed: boolean;
+}
+
+export interface SimNetworkStats {
+	connects: number;
+	refused: number;
+	/** Virtual-time stamps of connection attempts per endpoint, for fleet tests. */
+	attempts: { endpoint: string; at: number }[];
+}
+
+export class SimNetwork {
+	readonly #acceptors = new Map<string, Acceptor>();
+	readonly #down = new Set<string>();
+	readonly #links = new Set<Link>();
+	readonly #now: () => number;
+	readonly stats: SimNetworkStats = { connects: 0, refused: 0, attempts: [] };
+
+	/** @param now virtual time, to stamp connection attempts */
+	constructor(now: () => number = () => 0) {
+		this.#now = now;
+	}
+
+	listen(host: string, port: number, acceptor: Acceptor): void {
+		this.#acceptors.set(`${host}:${port}`, acceptor);
+	}
+
+	unlisten(host: string, port: number): void {
+		this.#acceptors.delete(`${host}:${port}`);
+	}
+
+	/** While down, connections to the endpoint are refused and existing ones are closed. */
+	setDown(host: string, port: number, down: boolean): void {
+		const endpoint = `${host}:${port}`;
+		if (down) {
+			this.#down.add(endpoint);
+			this.closeAll(endpoint);
+		}
+		else this.#down.delete(endpoint);
+	}
+
+	/** Closes every connection (to one endpoint, or all), as a broker restart does. */
+	closeAll(endpoint?: string): void {
+		for (const link of [...this.#links]) if (!endpoint || link.endpoint === endpoint) this.#close(link, true);
+	}
+
+	/** The connections open now stop carrying bytes in either direction, without closing: half-open. */
+	blackholeExisting(): number {
+		let n = 0;
+		for (const link of this.#links) {
+			if (!link.dead) n++;
+			link.dead = true;
+		}
+		return n;
+	}
+
+	get openConnections(): number {
+		return this.#links.size;
+	}
+
+	readonly tcp: TransportFactory = (options: TransportOptions, events: TransportEvents): Transport => {
+		const endpoint = `${options.host}:${options.port}`;
+		this.stats.attempts.push({ endpoint, at: this.#now() });
+		const acceptor = this.#acceptors.get(endpoint);
+		let link: Link | undefined;
+		if (!acceptor || this.#down.has(endpoint) || options.tls) {
+			this.stats.refused++;
+			setImmediate(() => events.onClose({ code: "refused", message: `connect ECONNREFUSED ${endpoint}` }));
+		}
+		else {
+			this.stats.connects++;
+			link = this.#open(endpoint, acceptor, events);
+		}
+		return {
+			get writable() {
+				return link && !link.closed ? 64 * 1024 : 0;
+			},
+			write: (bytes: Uint8Array) => {
+				if (!link || link.closed || link.dead) return;
+				const copy = Buffer.from(bytes);
+				const target = link;
+				setImmediate(() => {
+					if (!target.closed && !target.dead) target.server.push(copy);
+				});
+			},
+			close: () => {
+				if (link) this.#close(link, false);
+			},
+		};
+	};
+
+	#open(endpoint: string, acceptor: Acceptor, events: TransportEvents): Link {
+		const link = { endpoint, events, dead: false, closed: false } as Link;
+		link.server = new Duplex({
+			read() {},
+			write: (chunk: Buffer, _encoding, callback) => {
+				if (!link.closed && !link.dead) {
+					const bytes = new Uint8Array(chunk);
+					setImmediate(() => {
+						if (!link.closed && !link.dead) events.onData(bytes);
+					});
+				}
+				callback();
+			},
+			final: (callback) => {
+				// The broker ended the connection.
+				callback();
+				setImmediate(() => this.#close(link, true));
+			},
+		});
+		link.server.on("error", () => {});
+		link.server.on("close", () => this.#close(link, true));
+		this.#links.add(link);
+		setImmediate(() => {
+			if (link.closed) return;
+			acceptor(link.server);
+			events.onConnect();
+		});
+		return link;
+	}
+
+	/** @param notifyDevice true when the far end closed (the device hears about it). */
+	#close(link: Link, notifyDevice: boolean): void {
+		if (link.closed) return;
+		link.closed = true;
+		this.#links.delete(link);
+		if (!link.dead) {
+			link.server.push(null);
+			link.server.destroy();
+		}
+		if (notifyDevice && !link.dead) setImmediate(() => link.events.onClose());
+	}
+}
