@@ -87,7 +87,8 @@ export class Device {
 				onOnline: (link) => this.#onOnline(link),
 				onOffline: () => {},
 				onMessage: (message) => this.#onMessage(message),
-				will: () => ({ topic: this.#plan.status, payload: messages.encode(this.#status(false)), qos: 1, retain: true }),
+				// The will goes inside CONNECT, next to the JWT: keep it to the status without the error list.
+				will: () => ({ topic: this.#plan.status, payload: messages.encode({ ...this.#status(false), errors: [] }), qos: 1, retain: true }),
 				onSent: (message, bytes) => this.#onSent(message, bytes),
 				onDropped: (message, reason) => this.#onDropped(message, reason),
 			},
@@ -153,6 +154,15 @@ export class Device {
 		poll();
 	}
 
+	/** Stops at once without a goodbye, as power loss would (the broker publishes the will). */
+	halt(): void {
+		this.#stopped = true;
+		this.#clearTimers();
+		this.supervisor.halt();
+		this.#dht?.close();
+		this.#led.close();
+	}
+
 	/* Connection --------------------------------------------------------------------- */
 
 	#onOnline(link: Link): void {
@@ -177,6 +187,8 @@ export class Device {
 				break;
 			case "status":
 				this.#log.info("status.published", { topic: message.topic, bytes, online: message.payload.indexOf("\"online\":true") >= 0 });
+				break;
+			case "value":
 				break;
 			default:
 				this.#log.info(`${message.kind}.published`, { topic: message.topic, bytes });
@@ -261,7 +273,7 @@ export class Device {
 			clientId: this.supervisor ? this.supervisor.connectionId : this.clientId,
 			power: { ...this.#power },
 			config: remoteView(this.#config),
-			errors: messages.trimErrors(this.supervisor ? this.supervisor.problems() : []),
+			errors: messages.trimErrors(this.supervisor ? this.supervisor.problems() : [], 3, 80),
 		});
 	}
 

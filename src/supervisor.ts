@@ -174,6 +174,13 @@ export class Supervisor {
 		else this.#client.close();
 	}
 
+	/** Stops at once: the connection is dropped without DISCONNECT. */
+	halt(): void {
+		this.#stopped = true;
+		for (const key in this.#timers) this.#clear(key as TimerName);
+		this.#client.close();
+	}
+
 	/** Configuration changed at run time (remote config): timers and limits that can follow do. */
 	updateConfig(config: DeviceConfig): void {
 		this.#config = config;

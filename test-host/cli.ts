@@ -1,0 +1,284 @@
+/*
+ * The host simulator: `npm start [-- flags]`.
+ *
+ * Runs one simulated ESP32-S3 sensor node (the same Device the board runs) on the real clock and
+ * real TCP. Without --broker it also starts an embedded broker (aedes, verifying the device's JWT
+ * as EMQX does) and a backend client that prints what arrives and sends the device a SET_POWER.
+ */
+
+import fs from "node:fs";
+import mqtt from "mqtt";
+import { formatHuman, formatJson } from "../src/events";
+import { clientIdFromMac, normalizeMac } from "../src/identity";
+import type { LogRecord } from "../src/ports";
+import { defaultConfig, validateConfig, type DeviceConfig } from "../src/settings";
+import { RealClock, realWorldClock } from "./adapters/clock";
+import { FileStore, MemoryStore } from "./adapters/store";
+import { cryptoRandom, type LogFormat } from "./adapters/system";
+import { nodeTcp } from "./adapters/tcp";
+import { EmbeddedBroker, type BrokerAuth } from "./brokers/embedded";
+import { SimulatedDevice } from "./sim";
+
+const HELP = `Usage: npm start -- [options]
+
+Runs a simulated ESP32-S3 sensor node with the firmware's own logic. Without --broker it starts an
+embedded MQTT broker (verifying the device's JWT as EMQX does) and a backend client.
+
+  --broker URL               mqtt://host:port or mqtts://host:port (default: embedded broker)
+  --auth MODE                jwt | password | none (default jwt)
+  --jwt-secret SECRET        HS256 shared secret (default: the development secret)
+  --jwt-issuer ISS           iss claim (default esp32-sensor)
+  --jwt-audience AUD         aud claim (default emqx)
+  --jwt-ttl SECONDS          token lifetime (default 3600)
+  --jwt-refresh SECONDS      planned reconnect with a fresh token (default 1800)
+  --username NAME            MQTT user name
+  --password PASSWORD        MQTT password (auth password)
+  --device-mac MAC           AA:BB:CC:DD:EE:FF (default 24:6F:28:8E:A4:0C)
+  --telemetry-interval SECONDS   default 30
+  --heartbeat-interval SECONDS   default 60
+  --topic-scheme SCHEME      smarthome | tenant | sensor (default smarthome)
+  --mqtt-version 4|5         MQTT protocol level (default 4; the embedded broker speaks 4)
+  --ca FILE                  CA certificate (PEM) for mqtts://
+  --duration SECONDS         run this long, then disconnect cleanly and exit 0
+  --log FORMAT               human | json (default human)
+  --config FILE              JSON with the device configuration schema (see README)
+  --data-dir DIR             keep the device's preferences in DIR (default: in memory)
+  --help                     this text
+`;
+
+class UsageError extends Error {}
+
+interface Options {
+	broker?: string;
+	duration?: number;
+	log: LogFormat;
+	configFile?: string;
+	dataDir?: string;
+	mac: string;
+	overrides: { path: string[]; value: unknown }[];
+}
+
+type Kind = "string" | "int" | "enum" | "mac" | "url" | "file" | "flag";
+interface Flag {
+	kind: Kind;
+	values?: string[];
+	/** Where the value goes in the device configuration. */
+	path?: string[];
+	apply?: (o: Options, value: unknown) => void;
+}
+
+const FLAGS: Record<string, Flag> = {
+	"--broker": { kind: "url", apply: (o, v) => { o.broker = v as string; o.overrides.push({ path: ["mqtt", "url"], value: v }); } },
+	"--auth": { kind: "enum", values: ["jwt", "password", "none"], path: ["auth", "mode"] },
+	"--jwt-secret": { kind: "string", path: ["auth", "jwtSecret"] },
+	"--jwt-issuer": { kind: "string", path: ["auth", "jwtIssuer"] },
+	"--jwt-audience": { kind: "string", path: ["auth", "jwtAudience"] },
+	"--jwt-ttl": { kind: "int", path: ["auth", "jwtTtl"] },
+	"--jwt-refresh": { kind: "int", path: ["auth", "jwtRefresh"] },
+	"--username": { kind: "string", path: ["auth", "username"] },
+	"--password": { kind: "string", path: ["auth", "password"] },
+	"--device-mac": { kind: "mac", apply: (o, v) => { o.mac = v as string; } },
+	"--telemetry-interval": { kind: "int", path: ["telemetry", "interval"] },
+	"--heartbeat-interval": { kind: "int", path: ["telemetry", "heartbeat"] },
+	"--topic-scheme": { kind: "enum", values: ["smarthome", "tenant", "sensor"], path: ["topics", "scheme"] },
+	"--mqtt-version": { kind: "enum", values: ["4", "5"], path: ["mqtt", "protocolVersion"] },
+	"--ca": { kind: "file", apply: (o, v) => o.overrides.push({ path: ["mqtt", "ca"], value: fs.readFileSync(v as string, "utf8") }) },
+	"--duration": { kind: "int", apply: (o, v) => { o.duration = v as number; } },
+	"--log": { kind: "enum", values: ["human", "json"], apply: (o, v) => { o.log = v as LogFormat; } },
+	"--config": { kind: "file", apply: (o, v) => { o.configFile = v as string; } },
+	"--data-dir": { kind: "string", apply: (o, v) => { o.dataDir = v as string; } },
+	"--help": { kind: "flag" },
+};
+
+function parseValue(name: string, flag: Flag, raw: string | undefined): unknown {
+	if (raw === undefined || raw === "") throw new UsageError(`${name} needs a value`);
+	switch (flag.kind) {
+		case "int": {
+			if (!/^\d+$/.test(raw) || Number(raw) <= 0) throw new UsageError(`${name} must be a positive whole number of seconds, not "${raw}"`);
+			return Number(raw);
+		}
+		case "enum":
+			if (!flag.values!.includes(raw)) throw new UsageError(`${name} must be one of ${flag.values!.join(", ")}, not "${raw}"`);
+			return /^\d+$/.test(raw) ? Number(raw) : raw;
+		case "mac": {
+			const mac = normalizeMac(raw);
+			if (!mac) throw new UsageError(`${name} must look like AA:BB:CC:DD:EE:FF, not "${raw}"`);
+			return mac;
+		}
+		case "url":
+			if (!/^mqtts?:\/\/[^/:\s]+(:\d{1,5})?\/?$/.test(raw)) throw new UsageError(`${name} must be mqtt://host:port or mqtts://host:port, not "${raw}"`);
+			return raw;
+		case "file":
+			if (!fs.existsSync(raw)) throw new UsageError(`${name}: file "${raw}" not found`);
+			return raw;
+		default:
+			return raw;
+	}
+}
+
+export function parseArgs(argv: string[]): Options | "help" {
+	const o: Options = { log: "human", mac: "24:6F:28:8E:A4:0C", overrides: [] };
+	for (let i = 0; i < argv.length; i++) {
+		const arg = argv[i];
+		const eq = arg.indexOf("=");
+		const name = eq > 0 ? arg.slice(0, eq) : arg;
+		const flag = FLAGS[name];
+		if (!flag) throw new UsageError(`unknown option ${name} (see --help)`);
+		if (flag.kind === "flag") return "help";
+		const raw = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+		const value = parseValue(name, flag, raw);
+		if (flag.apply) flag.apply(o, value);
+		else o.overrides.push({ path: flag.path!, value });
+	}
+	return o;
+}
+
+function buildConfig(o: Options, brokerUrl: string | undefined): DeviceConfig {
+	let config = defaultConfig();
+	config.wifi = { ...config.wifi, ssid: "sim-ap", password: "sim-password" };
+	config.time.servers = ["sim.ntp.local"];
+	if (o.configFile) {
+		let json: unknown;
+		try {
+			json = JSON.parse(fs.readFileSync(o.configFile, "utf8"));
+		}
+		catch (e) {
+			throw new UsageError(`--config ${o.configFile}: not valid JSON (${(e as Error).message})`);
+		}
+		const checked = validateConfig(json, config);
+		if (checked.errors.length) throw new UsageError(`--config ${o.configFile}: ${checked.errors[0]}`);
+		config = checked.value;
+	}
+	const flags: Record<string, Record<string, unknown>> = {};
+	for (const { path, value } of o.overrides) (flags[path[0]] ??= {})[path[1]] = value;
+	if (brokerUrl) (flags.mqtt ??= {}).url = brokerUrl;
+	const checked = validateConfig(flags, config);
+	if (checked.errors.length) throw new UsageError(checked.errors[0].replace(/^(\w+)\.(\w+)/, (m) => `${m} (from the command line)`));
+	return checked.value;
+}
+
+function brokerAuth(config: DeviceConfig): BrokerAuth {
+	const a = config.auth;
+	if (a.mode === "jwt") return { mode: "jwt", secret: a.jwtSecret, issuer: a.jwtIssuer || undefined, audience: a.jwtAudience || undefined };
+	if (a.mode === "password") return { mode: "password", users: { [a.username || "device"]: a.password } };
+	return { mode: "none" };
+}
+
+class Output {
+	readonly #format: LogFormat;
+	readonly #clock: RealClock;
+	constructor(format: LogFormat, clock: RealClock) {
+		this.#format = format;
+		this.#clock = clock;
+	}
+	write(record: LogRecord): void {
+		process.stdout.write((this.#format === "json" ? formatJson(record) : formatHuman(record)) + "\n");
+	}
+	/** Lines from the simulator itself (broker, backend), in the same format. */
+	say(level: LogRecord["level"], event: string, fields: Record<string, unknown>, human: string): void {
+		if (this.#format === "json") this.write({ ts: new Date().toISOString(), uptimeMs: this.#clock.now(), level, event, ...fields });
+		else process.stdout.write(human + "\n");
+	}
+}
+
+/** The backend: subscribes to the device's topics, prints what arrives, sends one SET_POWER. */
+async function startBackend(url: string, password: string, device: DeviceConfig, clientId: string, out: Output): Promise<mqtt.MqttClient> {
+	const client = await mqtt.connectAsync(url, { clientId: `backend_${process.pid}`, username: "backend", password, reconnectPeriod: 0, protocolVersion: 4 });
+	await client.subscribeAsync(["smarthome/#", "tenant/#", `${clientId}/#`], { qos: 1 });
+	out.say("info", "backend.connected", { url }, `🖥️  Backend connected to ${url}, listening for the device`);
+	let commanded = false;
+	client.on("message", (topic, payload) => {
+		const text = payload.toString();
+		if (/\/(commands|config|light\/control)$/.test(topic) || topic.includes("/command/")) return;
+		out.say("info", "backend.received", { topic, bytes: payload.length, payload: text.length > 300 ? text.slice(0, 300) + "..." : text }, `📬 backend ← ${topic}: ${text}`);
+		if (commanded || !topic.endsWith("/status") || !text.includes("\"online\":true")) return;
+		commanded = true;
+		const commandsTopic = topic.replace(/\/status$/, device.topics.scheme === "tenant" ? "/command/SET_POWER" : "/commands");
+		setTimeout(() => {
+			const command = { commandId: `demo-${Date.now()}`, timestamp: new Date().toISOString(), type: "SET_POWER", payload: { power: true, brightness: 80 }, source: "SIMULATOR", correlationId: "corr-demo" };
+			out.say("info", "backend.command", { topic: commandsTopic, commandId: command.commandId, type: command.type }, `🖥️  Backend → ${commandsTopic}: SET_POWER power=true brightness=80`);
+			client.publish(commandsTopic, JSON.stringify(command), { qos: 1 });
+		}, 1500);
+	});
+	return client;
+}
+
+async function main(): Promise<number> {
+	let options: Options | "help";
+	try {
+		options = parseArgs(process.argv.slice(2));
+	}
+	catch (e) {
+		if (e instanceof UsageError) {
+			process.stderr.write(`error: ${e.message}\n`);
+			return 2;
+		}
+		throw e;
+	}
+	if (options === "help") {
+		process.stdout.write(HELP);
+		return 0;
+	}
+	const o = options;
+	let config: DeviceConfig;
+	try {
+		config = buildConfig(o, undefined);
+	}
+	catch (e) {
+		if (e instanceof UsageError) {
+			process.stderr.write(`error: ${e.message}\n`);
+			return 2;
+		}
+		throw e;
+	}
+	const outClock = new RealClock();
+	const out = new Output(o.log, outClock);
+	let broker: EmbeddedBroker | undefined;
+	let backend: mqtt.MqttClient | undefined;
+	const backendPassword = Buffer.from(cryptoRandom.bytes(12)).toString("hex");
+	if (!o.broker) {
+		broker = await EmbeddedBroker.start({ auth: brokerAuth(config), serviceUsers: { backend: backendPassword } });
+		const port = await broker.listen(0);
+		config = { ...config, mqtt: { ...config.mqtt, url: `mqtt://127.0.0.1:${port}`, protocolVersion: 4 } };
+		out.say("info", "sim.broker", { url: config.mqtt.url, auth: config.auth.mode }, `🧪 Embedded broker (aedes, ${config.auth.mode} auth) on ${config.mqtt.url}`);
+	}
+	const clientId = clientIdFromMac(o.mac, config.mqtt.clientIdPrefix);
+	if (broker) backend = await startBackend(config.mqtt.url, backendPassword, config, clientId, out);
+	const sim = new SimulatedDevice({
+		config,
+		mac: o.mac,
+		clock: () => new RealClock(),
+		world: realWorldClock,
+		tcp: nodeTcp,
+		store: o.dataDir ? new FileStore(o.dataDir) : new MemoryStore(),
+		log: (record) => out.write(record),
+		random: cryptoRandom,
+		wifiJoinMs: 800,
+	});
+	sim.boot();
+	const stop = async (): Promise<void> => {
+		await sim.shutdown();
+		await backend?.endAsync();
+		await broker?.close();
+	};
+	await new Promise<void>((resolve) => {
+		let finishing = false;
+		const finish = () => {
+			if (finishing) return;
+			finishing = true;
+			stop().then(resolve, resolve);
+		};
+		if (o.duration) setTimeout(finish, o.duration * 1000);
+		process.once("SIGINT", finish);
+		process.once("SIGTERM", finish);
+	});
+	return 0;
+}
+
+main().then(
+	(code) => process.exit(code),
+	(e: unknown) => {
+		process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
+		process.exit(1);
+	},
+);
