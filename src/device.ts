@@ -13,7 +13,7 @@ import { StatusLed } from "statusled";
 import { Alerts, type AlertChange, type Metric } from "./alerts";
 import { CommandMemory, parseCommand, parseJsonObject, parseLight, type Command, type Envelope, type Parsed } from "./commands";
 import { Logger, isoTime } from "./events";
-import { clientIdFromMac, connectionClientId, normalizeMac } from "./identity";
+import { clientIdFromMac, normalizeMac } from "./identity";
 import * as messages from "./messages";
 import type { Outgoing } from "./outbox";
 import { Persisted, type PowerState } from "./persistence";
@@ -81,7 +81,6 @@ export class Device {
 			log: this.#log,
 			persisted: this.#persisted,
 			clientId: this.clientId,
-			connectionId: connectionClientId(this.clientId, this.#config.mqtt.clientIdSuffix, p.clock.now()),
 			led: this.#led,
 			hooks: {
 				onOnline: (link) => this.#onOnline(link),

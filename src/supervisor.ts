@@ -25,6 +25,7 @@ import type { Logger } from "./events";
 import { Outbox, type Outgoing } from "./outbox";
 import type { Credentials, Persisted } from "./persistence";
 import type { Ports, TimerHandle } from "./ports";
+import { connectionClientId } from "./identity";
 import { brokerAddress, type DeviceConfig } from "./settings";
 
 export type State = "BOOT" | "WIFI" | "TIME" | "MQTT" | "ONLINE";
@@ -58,10 +59,8 @@ export interface SupervisorOptions {
 	config: DeviceConfig;
 	log: Logger;
 	persisted: Persisted;
-	/** Stable client id (topics, JWT subject when no per-boot suffix). */
+	/** Stable client id (topics; the CONNECT id unless a per-boot suffix is configured). */
 	clientId: string;
-	/** The id sent in CONNECT (the stable id, or with the per-boot suffix). */
-	connectionId: string;
 	led: StatusLed;
 	hooks: SupervisorHooks;
 }
@@ -82,7 +81,7 @@ export class Supervisor {
 	readonly #hooks: SupervisorHooks;
 	readonly #led: StatusLed;
 	readonly #clientId: string;
-	readonly #connectionId: string;
+	#connectionId: string | undefined;
 	#config: DeviceConfig;
 	#client: MQTTClient;
 	#backoff: Backoff;
@@ -118,7 +117,6 @@ export class Supervisor {
 		this.#hooks = options.hooks;
 		this.#led = options.led;
 		this.#clientId = options.clientId;
-		this.#connectionId = options.connectionId;
 		const random = () => this.#p.random.float();
 		const m = this.#config.mqtt;
 		this.#backoff = new Backoff({ floor: m.backoffMin * 1000, cap: m.backoffMax * 1000, random });
@@ -142,8 +140,9 @@ export class Supervisor {
 	get clientId(): string {
 		return this.#clientId;
 	}
+	/** The id sent in CONNECT: the stable id, or with the per-boot suffix fixed at the first attempt. */
 	get connectionId(): string {
-		return this.#connectionId;
+		return this.#connectionId ?? this.#clientId;
 	}
 	get timeValid(): boolean {
 		return this.#timeValid;
@@ -333,6 +332,7 @@ export class Supervisor {
 		if (this.#stopped || !this.#wifiUp || !this.#timeReady() || this.#client.state !== "disconnected") return;
 		this.#attempt++;
 		this.#lastAttemptAt = this.#p.clock.now();
+		this.#connectionId ??= connectionClientId(this.#clientId, this.#config.mqtt.clientIdSuffix, this.#lastAttemptAt);
 		this.#setState("MQTT");
 		let options: ConnectOptions;
 		try {
@@ -353,7 +353,7 @@ export class Supervisor {
 		const options: ConnectOptions = {
 			host,
 			port,
-			clientId: this.#connectionId,
+			clientId: this.connectionId,
 			cleanStart: this.#config.mqtt.cleanSession,
 			sessionExpiry: this.#config.mqtt.sessionExpiry,
 			will: this.#hooks.will(),
@@ -361,7 +361,7 @@ export class Supervisor {
 		if (tls) options.tls = { ca: this.#config.mqtt.ca, serverName: this.#config.mqtt.serverName || host };
 		const auth = this.#config.auth;
 		if (auth.mode === "jwt") {
-			options.username = auth.username || this.#connectionId;
+			options.username = auth.username || this.connectionId;
 			options.password = this.#mintToken();
 		}
 		else if (auth.mode === "password") {
@@ -380,7 +380,7 @@ export class Supervisor {
 			ttl: auth.jwtTtl,
 			issuer: auth.jwtIssuer,
 			audience: auth.jwtAudience,
-			subject: this.#connectionId,
+			subject: this.connectionId,
 			hmac: this.#p.hmac,
 		});
 		this.#log.info("jwt.minted", { iat: claims.iat, exp: claims.exp, preview: preview(token) });
@@ -422,7 +422,7 @@ export class Supervisor {
 		this.#connectedAt = this.#p.clock.now();
 		this.#disarmWatchdog();
 		this.#setState("ONLINE");
-		this.#log.info("mqtt.connected", { sessionPresent: info.sessionPresent, keepAlive: info.keepAlive, resent: info.resent || undefined, clientId: this.#connectionId });
+		this.#log.info("mqtt.connected", { sessionPresent: info.sessionPresent, keepAlive: info.keepAlive, resent: info.resent || undefined, clientId: this.connectionId });
 		if (this.#credentials && !this.#credentials.verified) {
 			this.#credentials = this.#persisted.accepted(this.#credentials);
 			this.#log.info("credentials.verified", { username: this.#credentials.username });
@@ -515,11 +515,11 @@ export class Supervisor {
 		}
 		if (++this.#shortSessions < CONFLICT_THRESHOLD) return;
 		this.#log.error("mqtt.client_id_conflict", {
-			clientId: this.#connectionId,
+			clientId: this.connectionId,
 			sessions: this.#shortSessions,
-			fix: `another device or client is connecting as "${this.#connectionId}": give each device its own id (a distinct MAC, or mqtt.clientIdSuffix "boot")`,
+			fix: `another device or client is connecting as "${this.connectionId}": give each device its own id (a distinct MAC, or mqtt.clientIdSuffix "boot")`,
 		});
-		this.#note(`client id conflict: ${this.#connectionId} is used by another connection`);
+		this.#note(`client id conflict: ${this.connectionId} is used by another connection`);
 	}
 
 	#onDelivered(): void {

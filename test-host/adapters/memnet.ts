@@ -33,6 +33,20 @@ export class SimNetwork {
 	readonly #links = new Set<Link>();
 	readonly #now: () => number;
 	readonly stats: SimNetworkStats = { connects: 0, refused: 0, attempts: [] };
+	/** Deliveries scheduled but not yet made (for settling a simulation). */
+	#inFlight = 0;
+
+	get inFlight(): number {
+		return this.#inFlight;
+	}
+
+	#later(fn: () => void): void {
+		this.#inFlight++;
+		setImmediate(() => {
+			this.#inFlight--;
+			fn();
+		});
+	}
 
 	/** @param now virtual time, to stamp connection attempts */
 	constructor(now: () => number = () => 0) {
@@ -83,7 +97,7 @@ export class SimNetwork {
 		let link: Link | undefined;
 		if (!acceptor || this.#down.has(endpoint) || options.tls) {
 			this.stats.refused++;
-			setImmediate(() => events.onClose({ code: "refused", message: `connect ECONNREFUSED ${endpoint}` }));
+			this.#later(() => events.onClose({ code: "refused", message: `connect ECONNREFUSED ${endpoint}` }));
 		}
 		else {
 			this.stats.connects++;
@@ -97,7 +111,7 @@ export class SimNetwork {
 				if (!link || link.closed || link.dead) return;
 				const copy = Buffer.from(bytes);
 				const target = link;
-				setImmediate(() => {
+				this.#later(() => {
 					if (!target.closed && !target.dead) target.server.push(copy);
 				});
 			},
@@ -114,7 +128,7 @@ export class SimNetwork {
 			write: (chunk: Buffer, _encoding, callback) => {
 				if (!link.closed && !link.dead) {
 					const bytes = new Uint8Array(chunk);
-					setImmediate(() => {
+					this.#later(() => {
 						if (!link.closed && !link.dead) events.onData(bytes);
 					});
 				}
@@ -123,13 +137,13 @@ export class SimNetwork {
 			final: (callback) => {
 				// The broker ended the connection.
 				callback();
-				setImmediate(() => this.#close(link, true));
+				this.#later(() => this.#close(link, true));
 			},
 		});
 		link.server.on("error", () => {});
 		link.server.on("close", () => this.#close(link, true));
 		this.#links.add(link);
-		setImmediate(() => {
+		this.#later(() => {
 			if (link.closed) return;
 			acceptor(link.server);
 			events.onConnect();
@@ -146,6 +160,6 @@ export class SimNetwork {
 			link.server.push(null);
 			link.server.destroy();
 		}
-		if (notifyDevice && !link.dead) setImmediate(() => link.events.onClose());
+		if (notifyDevice && !link.dead) this.#later(() => link.events.onClose());
 	}
 }

@@ -51,18 +51,23 @@ export class EmbeddedBroker {
 	readonly #expiry = new Map<Client, unknown>();
 	#server: net.Server | undefined;
 	#refuseNext = 0;
+	/** Authentications under way (JWT verification is asynchronous). */
+	pendingAuth = 0;
 
 	private constructor(aedes: Aedes, options: EmbeddedBrokerOptions) {
 		this.aedes = aedes;
 		this.#o = options;
 		this.#clock = options.clock ?? realWorldClock;
 		aedes.authenticate = (client, username, password, done) => {
+			this.pendingAuth++;
 			this.#authenticate(client, username, password).then(
 				(exp) => {
+					this.pendingAuth--;
 					this.#accepted(client, exp);
 					done(null, true);
 				},
 				(e: Error) => {
+					this.pendingAuth--;
 					this.stats.refused.push({ clientId: client.id, reason: e.message });
 					this.#o.log?.(`refused ${client.id}: ${e.message}`);
 					done(new RefusedError(e.message), false);
