@@ -38,6 +38,11 @@ export class Outbox {
 		return this.#items.length > this.#limit ? this.#items.shift() : undefined;
 	}
 
+	/** Whether a message for `topic` is waiting (a newer one must queue behind it). */
+	holds(topic: string): boolean {
+		return this.#items.some((m) => m.topic === topic);
+	}
+
 	peek(): Outgoing | undefined {
 		return this.#items[0];
 	}

@@ -572,7 +572,8 @@ export class Supervisor {
 	/* Publishing ------------------------------------------------------------------------ */
 
 	#publish(message: Outgoing, queue: boolean): PublishResult {
-		if (this.online && this.#outbox.size === 0) {
+		// Messages on a topic with a backlog wait their turn; others (status, responses) go at once.
+		if (this.online && !this.#outbox.holds(message.topic)) {
 			const outcome = this.#client.publish(message.topic, message.payload, { qos: message.qos, retain: message.retain });
 			if (outcome.ok) {
 				this.#hooks.onSent?.(message, outcome.bytes);

@@ -83,7 +83,7 @@ export class World {
 		return checked.value;
 	}
 
-	addDevice(options: { config?: DeviceConfig; mac?: string; seed?: number; boot?: boolean } = {}): DeviceHandle {
+	addDevice(options: { config?: DeviceConfig; mac?: string; seed?: number; boot?: boolean; wifiJoinMs?: number } = {}): DeviceHandle {
 		const log = new RecordingSink();
 		const store = new MemoryStore();
 		const index = this.devices.length;
@@ -97,6 +97,7 @@ export class World {
 			store,
 			log: log.sink,
 			random: seededRandom(options.seed ?? 1000 + index),
+			wifiJoinMs: options.wifiJoinMs,
 		});
 		const handle: DeviceHandle = { sim, log, store, events: (name) => log.events(name) };
 		this.devices.push(handle);
@@ -107,7 +108,8 @@ export class World {
 	/** Lets real I/O finish: network deliveries, aedes, asynchronous token checks. */
 	readonly settle = async (): Promise<void> => {
 		let quiet = 0;
-		for (let i = 0; i < 5000 && quiet < 3; i++) {
+		const deadline = Date.now() + 10_000;
+		while (quiet < 3 && Date.now() < deadline) {
 			await new Promise<void>((resolve) => setImmediate(resolve));
 			if (this.network.inFlight > 0 || this.broker.pendingAuth > 0) quiet = 0;
 			else quiet++;

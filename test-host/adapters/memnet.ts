@@ -17,7 +17,10 @@ interface Link {
 	server: Duplex;
 	events: TransportEvents;
 	dead: boolean;
+	/** Either end has closed. */
 	closed: boolean;
+	/** The device closed its end: nothing more reaches it. */
+	deviceClosed: boolean;
 }
 
 export interface SimNetworkStats {
@@ -112,24 +115,27 @@ export class SimNetwork {
 				const copy = Buffer.from(bytes);
 				const target = link;
 				this.#later(() => {
-					if (!target.closed && !target.dead) target.server.push(copy);
+					if (!target.server.destroyed && !target.dead) target.server.push(copy);
 				});
 			},
 			close: () => {
-				if (link) this.#close(link, false);
+				if (!link) return;
+				link.deviceClosed = true;
+				this.#close(link, false);
 			},
 		};
 	};
 
 	#open(endpoint: string, acceptor: Acceptor, events: TransportEvents): Link {
-		const link = { endpoint, events, dead: false, closed: false } as Link;
+		const link = { endpoint, events, dead: false, closed: false, deviceClosed: false } as Link;
 		link.server = new Duplex({
 			read() {},
 			write: (chunk: Buffer, _encoding, callback) => {
 				if (!link.closed && !link.dead) {
 					const bytes = new Uint8Array(chunk);
+					// Bytes written before the broker closed still arrive, as TCP delivers them before the FIN.
 					this.#later(() => {
-						if (!link.closed && !link.dead) events.onData(bytes);
+						if (!link.deviceClosed && !link.dead) events.onData(bytes);
 					});
 				}
 				callback();
@@ -160,6 +166,8 @@ export class SimNetwork {
 			link.server.push(null);
 			link.server.destroy();
 		}
-		if (notifyDevice && !link.dead) this.#later(() => link.events.onClose());
+		if (notifyDevice && !link.dead) this.#later(() => {
+			if (!link.deviceClosed) link.events.onClose();
+		});
 	}
 }
