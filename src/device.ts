@@ -122,7 +122,6 @@ export class Device {
 			auth: this.#config.auth.mode,
 		});
 		this.#applyPower(this.#power, false);
-		this.#heartbeatTimer = this.#p.clock.repeat(() => this.#heartbeat(), this.#config.telemetry.heartbeat * 1000);
 		this.supervisor.start();
 	}
 
@@ -167,6 +166,10 @@ export class Device {
 	#onOnline(link: Link): void {
 		link.subscribe(this.#plan.subscriptions.map((s) => ({ topic: s.filter, qos: 1 as const })));
 		link.publish(this.#outgoing("status", this.#plan.status, this.#status(true), 1, true), true);
+		// A heartbeat on every connection, then on its interval.
+		if (this.#heartbeatTimer !== undefined) this.#p.clock.clear(this.#heartbeatTimer);
+		this.#heartbeatTimer = this.#p.clock.repeat(() => this.#heartbeat(), this.#config.telemetry.heartbeat * 1000);
+		this.#heartbeat();
 		if (this.#telemetryTimer === undefined && !this.#stopped) {
 			// The first reading goes out as soon as the device is online, then every interval.
 			this.#sampleAndPublish();

@@ -90,6 +90,12 @@ const FLAGS: Record<string, Flag> = {
 	"--help": { kind: "flag" },
 };
 
+/** The command-line flag that sets a configuration path, to name it in errors. */
+function flagFor(path: string): string | undefined {
+	for (const [name, flag] of Object.entries(FLAGS)) if (flag.path?.join(".") === path) return name;
+	return undefined;
+}
+
 function parseValue(name: string, flag: Flag, raw: string | undefined): unknown {
 	if (raw === undefined || raw === "") throw new UsageError(`${name} needs a value`);
 	switch (flag.kind) {
@@ -153,7 +159,7 @@ function buildConfig(o: Options, brokerUrl: string | undefined): DeviceConfig {
 	for (const { path, value } of o.overrides) (flags[path[0]] ??= {})[path[1]] = value;
 	if (brokerUrl) (flags.mqtt ??= {}).url = brokerUrl;
 	const checked = validateConfig(flags, config);
-	if (checked.errors.length) throw new UsageError(checked.errors[0].replace(/^(\w+)\.(\w+)/, (m) => `${m} (from the command line)`));
+	if (checked.errors.length) throw new UsageError(checked.errors[0].replace(/^(\w+\.\w+)/, (path) => flagFor(path) ?? path));
 	return checked.value;
 }
 
