@@ -306,6 +306,11 @@ export class Device {
 
 	/* Inbound ------------------------------------------------------------------------ */
 
+	/** Handles a message as if it had arrived from the broker (the supervisor's path; also for tests). */
+	receive(message: Message): void {
+		this.#onMessage(message);
+	}
+
 	#onMessage(message: Message): void {
 		if (this.#stopped) return;
 		const where = classifyTopic(this.#plan, message.topic);

@@ -101,6 +101,20 @@ test("bad commands are rejected with a reason and a response where one is possib
 	}
 });
 
+test("a message on a topic the device does not own is rejected, not obeyed", async (t) => {
+	const { world, d } = await setup();
+	try {
+		d.sim.device.receive({ topic: "smarthome/home1/other-device/commands", payload: new TextEncoder().encode(JSON.stringify(setPower("x-1", true))), qos: 1, retain: false, dup: false });
+		await world.run(500);
+		t.is(d.sim.power.level, 0);
+		t.regex(String(d.events("command.rejected")[0].reason), /does not own/);
+		t.is(responses(world).length, 0);
+	}
+	finally {
+		await world.close();
+	}
+});
+
 test("rotate_credentials is refused with a reason on a JWT device", async (t) => {
 	const { world } = await setup();
 	try {
