@@ -219,7 +219,7 @@ const TRANSPORT: Record<TransportErrorCode, Entry & { what: string }> = {
 	tls: { code: "tls_failed", state: STATE.CONNECT_FAILED, what: "TLS handshake failed", fix: "the server certificate was not accepted: check mqtt.ca (the CA that signed the broker's certificate) and that the host name matches the certificate" },
 	reset: { code: "connection_reset", state: STATE.CONNECTION_LOST, what: "connection reset by peer", fix: "the broker or a middlebox dropped the connection; the device reconnects with backoff" },
 	unreachable: { code: "network_unreachable", state: STATE.CONNECT_FAILED, what: "network unreachable", fix: "no route to the broker: check WiFi and the broker address" },
-	closed: { code: "connection_lost", state: STATE.CONNECTION_LOST, what: "connection closed by the broker without DISCONNECT", fix: "with MQTT 3.1.1 this is how a broker ends a session taken over by another connection with the same client id, or refuses a packet (ACL, size); see the broker's log" },
+	closed: { code: "connection_lost", state: STATE.CONNECTION_LOST, what: "connection closed by the broker without DISCONNECT", fix: "with MQTT 3.1.1 (and with 5.0 on brokers that send no DISCONNECT 0x8E, such as Mosquitto before 2.0.15) this is how a broker ends a session taken over by another connection with the same client id, or refuses a packet (ACL, size); see the broker's log" },
 	io: { code: "io_error", state: STATE.CONNECTION_LOST, what: "socket error", fix: "the device reconnects with backoff" },
 };
 

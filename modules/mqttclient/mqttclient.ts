@@ -772,7 +772,7 @@ export class MQTTClient {
 				return;
 			}
 			const keepAliveMs = this.#server.keepAlive * 1000;
-			if (keepAliveMs && now >= Math.min(this.#lastSent, this.#lastReceived) + keepAliveMs) {
+			if (keepAliveMs && this.#pingDeadline === Infinity && now >= Math.min(this.#lastSent, this.#lastReceived) + keepAliveMs) {
 				this.#pingDeadline = now + this.#socketTimeoutMs;
 				this.#sendPacket({ type: "pingreq" });
 			}
