@@ -135,7 +135,7 @@ export class Supervisor {
 		return this.#state;
 	}
 	get online(): boolean {
-		return this.#state === "ONLINE" && !this.#draining;
+		return this.#state === "ONLINE" && !this.#draining && !this.#stopped && this.#client.connected;
 	}
 	get clientId(): string {
 		return this.#clientId;

@@ -40,7 +40,7 @@ test("no JWT is minted before the clock is valid, and its claims follow the conf
 		t.is(String(minted.preview).length, 23, "only the first 20 characters (and ...) are ever logged");
 		const connection = world.broker.stats.connections.at(-1)!;
 		t.is(connection.clientId, d.sim.device.clientId);
-		t.is(connection.exp, minted.exp);
+		t.is(connection.exp, minted.exp as number);
 	}
 	finally {
 		await world.close();
