@@ -376,6 +376,12 @@ class Reader {
 		this.pos += 2;
 		return v;
 	}
+	/** A packet identifier, which is never 0 (2.3.1). */
+	id(): number {
+		const v = this.u16("packet identifier");
+		if (!v) throw new CodecError("malformed", "packet identifier 0");
+		return v;
+	}
 	u32(what = "four-byte integer"): number {
 		this.need(4, what);
 		const b = this.buf;
@@ -494,7 +500,7 @@ function setProperties(target: { properties?: Properties }, props: Properties | 
 }
 
 function readAck(type: AckPacket["type"], r: Reader, v5: boolean): AckPacket {
-	const packet: AckPacket = { type, id: r.u16("packet identifier") };
+	const packet: AckPacket = { type, id: r.id() };
 	if (v5 && r.remaining > 0) {
 		packet.reasonCode = r.byte("reason code");
 		if (r.remaining > 0) setProperties(packet, readProperties(r));
@@ -533,7 +539,7 @@ function readPublish(r: Reader, flags: number, v5: boolean): PublishPacket {
 }
 
 function readSubscribe(r: Reader, v5: boolean): SubscribePacket {
-	const packet: SubscribePacket = { type: "subscribe", id: r.u16("packet identifier"), subscriptions: [] };
+	const packet: SubscribePacket = { type: "subscribe", id: r.id(), subscriptions: [] };
 	if (v5) setProperties(packet, readProperties(r));
 	while (r.remaining > 0) {
 		const topic = r.string("topic filter");
@@ -554,7 +560,7 @@ function readSubscribe(r: Reader, v5: boolean): SubscribePacket {
 }
 
 function readIdAndList<T>(r: Reader, v5: boolean, item: () => T): { id: number; properties?: Properties; list: T[] } {
-	const out: { id: number; properties?: Properties; list: T[] } = { id: r.u16("packet identifier"), list: [] };
+	const out: { id: number; properties?: Properties; list: T[] } = { id: r.id(), list: [] };
 	if (v5) setProperties(out, readProperties(r));
 	while (r.remaining > 0) out.list.push(item());
 	return out;
@@ -598,7 +604,7 @@ function decodeBody(type: PacketType, flags: number, r: Reader, version: Protoco
 		}
 		case "unsuback": {
 			if (!v5) {
-				const packet: UnsubackPacket = { type, id: r.u16("packet identifier") };
+				const packet: UnsubackPacket = { type, id: r.id() };
 				r.done("UNSUBACK");
 				return packet;
 			}
@@ -674,6 +680,7 @@ export class Decoder {
 	#lengthBytes = 0;
 	#filled = 0;
 	#skipped = 0;
+	#resets = 0;
 	protocolVersion: ProtocolVersion;
 
 	constructor(options: DecoderOptions) {
@@ -693,16 +700,18 @@ export class Decoder {
 		return this.#state === FAILED;
 	}
 
-	/** Forgets any partial packet and a past failure (for a new connection). */
+	/** Forgets any partial packet and a past failure (for a new connection); a push() in progress stops. */
 	reset(protocolVersion = this.protocolVersion): void {
 		this.protocolVersion = protocolVersion;
 		this.#state = HEADER;
+		this.#resets++;
 	}
 
 	push(chunk: Uint8Array): void {
 		let i = 0;
 		const n = chunk.length;
-		while (i < n && this.#state !== FAILED) {
+		const resets = this.#resets;
+		while (i < n && this.#state !== FAILED && resets === this.#resets) {
 			switch (this.#state) {
 				case HEADER:
 					this.#first = chunk[i++];

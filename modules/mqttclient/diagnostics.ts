@@ -161,7 +161,7 @@ export function connackDiagnostic(version: ProtocolVersion, rc: number, reasonSt
 
 const DISCONNECT_V5: Record<number, Entry> = {
 	0x87: { code: "not_authorized", state: STATE.CONNECTION_LOST, fix: "the broker withdrew authorization (token expired? ACL change?): credentials will be renewed on reconnect" },
-	0x89: { code: "server_busy", state: STATE.CONNECTION_LOST },
+	0x89: { code: "server_busy", state: STATE.CONNECTION_LOST, fix: "the broker is overloaded; the device reconnects with backoff" },
 	0x8b: { code: "server_shutting_down", state: STATE.CONNECTION_LOST, fix: "the broker is restarting; the device reconnects with backoff" },
 	0x8d: { code: "keepalive_timeout", state: STATE.CONNECTION_TIMEOUT, fix: "the broker heard nothing for 1.5 x keepalive: check the network, or lower mqtt.keepAlive" },
 	0x8e: { code: "session_taken_over", state: STATE.CONNECTION_LOST, fix: "another connection is using this client id: give each device a unique id (mqtt.clientIdSuffix \"boot\" adds a per-boot suffix)" },
@@ -176,7 +176,8 @@ const DISCONNECT_V5: Record<number, Entry> = {
 };
 
 export function disconnectDiagnostic(rc: number, reasonString?: string): Diagnostic {
-	const entry = DISCONNECT_V5[rc] ?? { code: rc === 0 ? "server_disconnect" : rc === 0x81 || rc === 0x82 ? "protocol_error" : "server_disconnect", state: STATE.CONNECTION_LOST };
+	const entry = DISCONNECT_V5[rc] ?? { code: rc === 0 ? "server_disconnect" : rc === 0x81 || rc === 0x82 ? "protocol_error" : "server_disconnect", state: STATE.CONNECTION_LOST,
+		fix: rc >= 0x80 ? "see the broker's log for why it closed the connection; the device reconnects with backoff" : undefined };
 	const extra = reasonString ? ` (broker says: ${reasonString})` : "";
 	return {
 		code: entry.code,
@@ -201,7 +202,7 @@ export function ackDiagnostic(what: string, rc: number, reasonString?: string): 
 	};
 	const extra = reasonString ? ` (broker says: ${reasonString})` : "";
 	return {
-		code: rc === 0x87 ? "not_authorized" : rc === 0x97 ? "quota_exceeded" : `${what.toLowerCase()}_failed`,
+		code: rc === 0x87 ? "not_authorized" : rc === 0x97 ? "quota_exceeded" : `${what.split(" ")[0].toLowerCase()}_failed`,
 		reasonCode: rc,
 		state: STATE.CONNECTED,
 		message: `${what} refused: ${reasonName(rc)} (${hex(rc)})${extra}`,

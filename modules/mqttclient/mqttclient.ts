@@ -158,6 +158,7 @@ export class MQTTClient {
 	#generation = 0;
 	#transport: Transport | undefined;
 	#connect: Uint8Array | undefined;
+	#connectBytes = 0;
 	#connectSent = false;
 	#server: ServerLimits;
 	#timer: TimerHandle | undefined;
@@ -258,6 +259,7 @@ export class MQTTClient {
 		const generation = ++this.#generation;
 		this.#state = "connecting";
 		this.#connect = encoded;
+		this.#connectBytes = encoded.length;
 		this.#connectSent = false;
 		this.#server = this.#defaultLimits();
 		this.#decoder.reset(this.#version);
@@ -472,7 +474,7 @@ export class MQTTClient {
 		}
 		if (this.#refusedBusy && this.#queuedBytes < this.#queueLimit) {
 			this.#refusedBusy = false;
-			this.#o.onWritable?.();
+			this.#notify("onWritable", () => this.#o.onWritable?.());
 		}
 	}
 
@@ -548,18 +550,21 @@ export class MQTTClient {
 		this.#state = "connected";
 		this.#connectDeadline = Infinity;
 		this.#lastReceived = this.#clock.now();
+		// Incoming QoS 2 ids awaiting PUBREL belong to the session: kept when it resumed, so a
+		// PUBLISH the broker sends again is not delivered twice.
+		if (!packet.sessionPresent) this.#incomingQos2.clear();
 		const resent = this.#resendInflight(packet.sessionPresent);
 		this.#schedule();
 		const info: ConnectInfo = {
 			sessionPresent: packet.sessionPresent,
-			connectBytes: 0,
+			connectBytes: this.#connectBytes,
 			keepAlive: this.#server.keepAlive,
 			maximumPacketSize: this.maximumPacketSize,
 			resent,
 		};
 		if (props.assignedClientIdentifier) info.assignedClientId = props.assignedClientIdentifier;
 		if (packet.properties) info.properties = packet.properties;
-		this.#o.onConnect?.(info);
+		this.#notify("onConnect", () => this.#o.onConnect?.(info));
 	}
 
 	#resendInflight(sessionPresent: boolean): number {
@@ -667,9 +672,9 @@ export class MQTTClient {
 		const rc = packet.reasonCode ?? 0;
 		if (rc >= 0x80) {
 			const d = ackDiagnostic(`${what} to ${entry.packet.topic}`, rc, packet.properties?.reasonString);
-			this.#o.onWarning?.(d);
+			this.#notify("onWarning", () => this.#o.onWarning?.(d));
 		}
-		this.#o.onDelivered?.(packet.id, rc);
+		this.#notify("onDelivered", () => this.#o.onDelivered?.(packet.id, rc));
 		this.#sendWaiting();
 	}
 
@@ -686,9 +691,9 @@ export class MQTTClient {
 		}
 		this.#pendingSubscribe.delete(id);
 		reasonCodes.forEach((rc, i) => {
-			if (rc >= 0x80) this.#o.onWarning?.(ackDiagnostic(`SUBSCRIBE to ${subscriptions[i]?.topic ?? "?"}`, rc));
+			if (rc >= 0x80) this.#notify("onWarning", () => this.#o.onWarning?.(ackDiagnostic(`SUBSCRIBE to ${subscriptions[i]?.topic ?? "?"}`, rc)));
 		});
-		this.#o.onSubscribed?.(id, reasonCodes, subscriptions);
+		this.#notify("onSubscribed", () => this.#o.onSubscribed?.(id, reasonCodes, subscriptions));
 	}
 
 	#onUnsuback(id: number, reasonCodes: number[]): void {
@@ -696,7 +701,7 @@ export class MQTTClient {
 			this.#warn("unknown_packet_id", `UNSUBACK for packet id ${id}, which is not awaiting one`);
 			return;
 		}
-		this.#o.onUnsubscribed?.(id, reasonCodes);
+		this.#notify("onUnsubscribed", () => this.#o.onUnsubscribed?.(id, reasonCodes));
 	}
 
 	#onOversize(info: OversizeInfo): void {
@@ -710,8 +715,29 @@ export class MQTTClient {
 		this.#sendPacket({ type: info.qos === 2 ? "pubrec" : "puback", id: info.id, reasonCode });
 	}
 
+	/**
+	 * Calls an application callback. An exception there is the application's bug: it is reported as
+	 * a warning and must not break the byte stream being decoded.
+	 */
+	#notify(name: string, callback: () => void): void {
+		try {
+			callback();
+		}
+		catch (e) {
+			if (name === "onWarning") return;
+			const d = diagnostic("callback_error", this.#state === "connected" ? STATE.CONNECTED : STATE.DISCONNECTED, `${name} threw: ${errorText(e)}`);
+			try {
+				this.#o.onWarning?.(d);
+			}
+			catch {
+				// Nothing more can be done.
+			}
+		}
+	}
+
 	#warn(code: string, message: string, fix?: string): void {
-		this.#o.onWarning?.(diagnostic(code, this.#state === "connected" ? STATE.CONNECTED : STATE.DISCONNECTED, message, fix));
+		const d = diagnostic(code, this.#state === "connected" ? STATE.CONNECTED : STATE.DISCONNECTED, message, fix);
+		this.#notify("onWarning", () => this.#o.onWarning?.(d));
 	}
 
 	#protocolError(reasonCode: number, message: string): void {
@@ -793,13 +819,14 @@ export class MQTTClient {
 		const transport = this.#transport;
 		this.#transport = undefined;
 		this.#connect = undefined;
+		// Stops a decoder.push() in progress: the rest of that chunk belongs to the closed connection.
+		this.#decoder.reset();
 		this.#queue = [];
 		this.#queueOffset = 0;
 		this.#queuedBytes = 0;
 		this.#refusedBusy = false;
 		this.#pendingSubscribe.clear();
 		this.#pendingUnsubscribe.clear();
-		this.#incomingQos2.clear();
 		for (const entry of this.#inflight.values()) if (entry.stage === "sent") entry.stage = "unsent";
 		try {
 			transport?.close();
@@ -807,7 +834,7 @@ export class MQTTClient {
 		catch {
 			// Already closed.
 		}
-		this.#o.onClose?.({ ...reason, wasConnected });
+		this.#notify("onClose", () => this.#o.onClose?.({ ...reason, wasConnected }));
 	}
 }
 
