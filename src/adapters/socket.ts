@@ -1,0 +1,266 @@
+/*
+ * TCP port (the MQTT client's TransportFactory) over Moddable's classic `socket` (Socket) and
+ * `securesocket` (SecureSocket) modules.
+ *
+ * - Nothing happens inside the factory call: the connection starts on the next turn, so events
+ *   never arrive from inside it.
+ * - A host name is resolved first with Net.resolve, so a name that does not resolve is reported as
+ *   "dns" rather than as a generic socket error; the socket then connects to the address (for TLS
+ *   the host name still goes to the server as SNI).
+ * - Socket callback messages: 1 connected (for TLS: after the handshake), 2 readable (value: bytes
+ *   in the current chunk, read inside the callback with read(ArrayBuffer)), 3 writable (the data
+ *   written so far was acknowledged), -1 closed by the peer, -2 error.
+ * - `writable` is what write() with no arguments reports (the free TCP send buffer; for TLS that
+ *   minus 128 bytes for the record overhead). Writing more throws "can't write all data" and sends
+ *   nothing, which is why the MQTT client never writes more than `writable`.
+ *
+ * Limitation: Moddable reports errors without a reason. Before the connection is up a -2 can be a
+ * refusal, an unreachable host or a timeout; it is reported as "refused". With TLS the adapter
+ * watches the inner TCP socket, so an error after the TCP connection and before the handshake
+ * completed is reported as "tls" (certificate not trusted, name mismatch, alert, no common cipher);
+ * if an SDK's SecureSocket does not expose its TCP socket, such failures show as "refused" too.
+ * After the connection is up, -1 is "closed" and -2 is "io".
+ *
+ * The CA (tls.ca) is PEM text, or the name of a resource built into the firmware (e.g. "ca.der",
+ * DER or PEM inside; see certs/ in the README). Without a CA no certificate is passed and Moddable
+ * looks for the issuer among the CA certificates built into the firmware.
+ */
+
+import type { TransportErrorCode } from "mqttclient/diagnostics";
+import type { Transport, TransportEvents, TransportFactory, TransportOptions } from "mqttclient/transport";
+import Net from "net";
+import Resource from "Resource";
+import SecureSocket from "securesocket";
+import { Socket } from "socket";
+import Timer from "timer";
+import { isPem, pemToDer } from "./pem";
+
+/** The classic socket API as documented (the typings lack some of these forms). */
+interface ClassicSocket {
+	callback: ((message: number, value?: number) => void) | undefined;
+	read(type: typeof ArrayBuffer): ArrayBuffer;
+	write(): number;
+	write(data: ArrayBuffer): void;
+	close(): void;
+}
+type Dictionary = Record<string, unknown>;
+
+const TcpSocket = Socket as unknown as new (dictionary: Dictionary) => ClassicSocket;
+const TlsSocket = SecureSocket as unknown as new (dictionary: Dictionary) => ClassicSocket & { sock?: ClassicSocket };
+const net = Net as unknown as { resolve(host: string, callback: (name: string, address?: string) => void): void };
+const timers = Timer as unknown as { set(callback: () => void, interval: number): unknown };
+
+const CONNECTED = 1;
+const READABLE = 2;
+const WRITABLE = 3;
+const DISCONNECTED = -1;
+const ERROR = -2;
+
+const TLS_1_2 = 0x303;
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+export const moddableTcp: TransportFactory = (options, events) => new Connection(options, events);
+
+type State = "starting" | "connecting" | "open" | "closed";
+
+class Connection implements Transport {
+	readonly #options: TransportOptions;
+	readonly #events: TransportEvents;
+	#socket: ClassicSocket | undefined;
+	#state: State = "starting";
+	/** TLS only: the TCP connection under the handshake was made. */
+	#tcpUp = false;
+
+	constructor(options: TransportOptions, events: TransportEvents) {
+		this.#options = options;
+		this.#events = events;
+		timers.set(() => this.#start(), 0);
+	}
+
+	get writable(): number {
+		if (this.#state !== "open" || !this.#socket) return 0;
+		try {
+			const room = this.#socket.write();
+			return typeof room === "number" && room > 0 ? room : 0;
+		}
+		catch {
+			return 0;
+		}
+	}
+
+	write(bytes: Uint8Array): void {
+		if (this.#state !== "open" || !this.#socket) return;
+		try {
+			this.#socket.write(exactBuffer(bytes));
+		}
+		catch (e) {
+			timers.set(() => this.#fail("io", `write failed: ${String(e)}`), 0);
+		}
+	}
+
+	close(): void {
+		if (this.#state === "closed") return;
+		this.#state = "closed";
+		this.#closeSocket();
+	}
+
+	#start(): void {
+		if (this.#state !== "starting") return;
+		const host = this.#options.host;
+		if (IPV4.test(host)) {
+			this.#open(host);
+			return;
+		}
+		try {
+			net.resolve(host, (_name, address) => {
+				if (this.#state !== "starting") return;
+				if (address) this.#open(address);
+				else this.#fail("dns", `cannot resolve ${host}`);
+			});
+		}
+		catch {
+			// The resolver's queue is full: let the socket resolve the name itself.
+			this.#open(undefined);
+		}
+	}
+
+	#open(address: string | undefined): void {
+		const { host, port, tls } = this.#options;
+		const dictionary: Dictionary = address ? { address, port, noDelay: true } : { host, port, noDelay: true };
+		this.#state = "connecting";
+		let socket: ClassicSocket;
+		if (tls) {
+			const certificate = loadCertificate(tls.ca);
+			if (typeof certificate === "string") {
+				this.#fail("tls", certificate);
+				return;
+			}
+			const secure: Dictionary = { protocolVersion: TLS_1_2, tls_server_name: tls.serverName || host };
+			if (certificate) secure.certificate = certificate;
+			dictionary.secure = secure;
+			try {
+				const secureSocket = new TlsSocket(dictionary);
+				this.#watchTcp(secureSocket.sock);
+				socket = secureSocket;
+			}
+			catch (e) {
+				this.#fail("tls", `cannot start TLS: ${String(e)}`);
+				return;
+			}
+		}
+		else {
+			try {
+				socket = new TcpSocket(dictionary);
+			}
+			catch (e) {
+				this.#fail("io", `cannot open a socket to ${host}:${port}: ${String(e)}`);
+				return;
+			}
+		}
+		this.#socket = socket;
+		socket.callback = (message, value) => this.#onMessage(message, value ?? 0);
+	}
+
+	/** Wraps SecureSocket's handler on its TCP socket to learn when the TCP connection is up. */
+	#watchTcp(inner: ClassicSocket | undefined): void {
+		const handler = inner?.callback;
+		if (!inner || typeof handler !== "function") return;
+		inner.callback = (message, value) => {
+			if (message === CONNECTED) this.#tcpUp = true;
+			handler.call(inner, message, value);
+		};
+	}
+
+	#onMessage(message: number, value: number): void {
+		if (this.#state === "closed") return;
+		switch (message) {
+			case CONNECTED:
+				this.#state = "open";
+				this.#events.onConnect();
+				break;
+			case READABLE:
+				this.#read(value);
+				break;
+			case WRITABLE:
+				if (this.#state === "open") this.#events.onWritable();
+				break;
+			case DISCONNECTED:
+				if (this.#state === "open") this.#fail("closed", "the broker closed the connection");
+				else this.#failToConnect("the server closed the connection");
+				break;
+			case ERROR:
+				if (this.#state === "open") this.#fail("io", "socket error (Moddable reports no reason)");
+				else this.#failToConnect("socket error (Moddable reports no reason)");
+				break;
+		}
+	}
+
+	#read(available: number): void {
+		if (available <= 0 || !this.#socket) return;
+		let chunk: ArrayBuffer;
+		try {
+			chunk = this.#socket.read(ArrayBuffer);
+		}
+		catch (e) {
+			this.#fail("io", `read failed: ${String(e)}`);
+			return;
+		}
+		if (chunk && chunk.byteLength) this.#events.onData(new Uint8Array(chunk));
+	}
+
+	#failToConnect(what: string): void {
+		const { host, port, tls } = this.#options;
+		if (tls && this.#tcpUp) this.#fail("tls", `TLS handshake with ${host}:${port} failed: ${what}`);
+		else this.#fail("refused", `cannot connect to ${host}:${port}: ${what}; refused, unreachable or timed out`);
+	}
+
+	#fail(code: TransportErrorCode, message: string): void {
+		if (this.#state === "closed") return;
+		this.#state = "closed";
+		this.#closeSocket();
+		this.#events.onClose({ code, message });
+	}
+
+	#closeSocket(): void {
+		const socket = this.#socket;
+		this.#socket = undefined;
+		if (!socket) return;
+		// A no-op rather than undefined: a message already on its way must find a function.
+		socket.callback = () => {};
+		try {
+			socket.close();
+		}
+		catch {
+			// Already closed by the SDK after -1/-2.
+		}
+	}
+}
+
+/** The bytes as an ArrayBuffer of exactly their length (the socket writes whole buffers). */
+function exactBuffer(bytes: Uint8Array): ArrayBuffer {
+	if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes.buffer as ArrayBuffer;
+	return bytes.slice().buffer as ArrayBuffer;
+}
+
+/**
+ * The CA for SecureSocket: DER bytes (an ArrayBuffer, or the resource itself, which lives in
+ * flash), undefined for none, or the reason it cannot be used.
+ */
+function loadCertificate(ca: string | undefined): ArrayBuffer | HostBuffer | undefined | string {
+	if (!ca) return undefined;
+	if (isPem(ca)) {
+		const der = pemToDer(ca);
+		return der ? exactBuffer(der) : "mqtt.ca holds PEM text without a readable certificate";
+	}
+	try {
+		if (!Resource.exists(ca)) return `CA certificate resource "${ca}" is not in the firmware: put the file in certs/ and build again`;
+		const resource = new Resource(ca);
+		const head = String.fromArrayBuffer(resource.slice(0, Math.min(10, resource.byteLength)));
+		if (!head.startsWith("-----BEGIN")) return resource;
+		const der = pemToDer(String.fromArrayBuffer(resource.slice(0)));
+		return der ? exactBuffer(der) : `CA certificate resource "${ca}" holds PEM text without a readable certificate`;
+	}
+	catch (e) {
+		return `cannot read CA certificate resource "${ca}": ${String(e)}`;
+	}
+}

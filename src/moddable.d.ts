@@ -1,0 +1,66 @@
+/*
+ * Declarations for the Moddable SDK modules that the board adapters (src/adapters/) use and that
+ * @moddable/typings 5.6 does not declare: crypt (Digest), hmac, rng and neopixel. Written from the
+ * SDK's documentation (documentation/crypt/crypt.md, documentation/drivers/neopixel/neopixel.md),
+ * limited to what the adapters call.
+ *
+ * They are pattern declarations ("crypt*", not "crypt") on purpose. Recent SDKs ship their own
+ * typings/crypt.d.ts and typings/neopixel.d.ts, and mcconfig puts those in the program it compiles;
+ * TypeScript prefers an exact `declare module "crypt"` to a pattern, so there the SDK's declaration
+ * is used and this one is ignored, instead of both clashing as duplicate declarations. Where the SDK
+ * has none (this repository's typecheck, older SDKs), these are used.
+ *
+ * The adapters also describe the documented behaviour they rely on in small local interfaces where
+ * the published typings are wrong or differ between SDK releases (timer ids, the WiFi callback's
+ * second argument, the SNTP error text, the socket's read/write forms).
+ */
+
+declare module "crypt*" {
+	/** A message digest: "MD5", "SHA1", "SHA224", "SHA256", "SHA384" or "SHA512". */
+	export class Digest {
+		constructor(algorithm: "MD5" | "SHA1" | "SHA224" | "SHA256" | "SHA384" | "SHA512");
+		readonly blockSize: number;
+		readonly outputSize: number;
+		write(data: string | ArrayBuffer): void;
+		/** The digest; the instance must be reset before it is used again. */
+		close(): ArrayBuffer;
+		reset(): void;
+	}
+}
+
+declare module "hmac*" {
+	import type { Digest } from "crypt";
+	/** HMAC over a Digest instance. The key must be a buffer: a string key is silently treated as empty. */
+	export default class HMAC {
+		constructor(digest: Digest, key: ArrayBuffer, bitLength?: number);
+		update(...data: (string | ArrayBuffer)[]): void;
+		close(): ArrayBuffer;
+		reset(): void;
+		/** reset() + update(...data) + close(). */
+		process(...data: (string | ArrayBuffer)[]): ArrayBuffer;
+	}
+}
+
+declare module "rng*" {
+	/** Random bytes from a generator seeded by the hardware random number generator. */
+	const RNG: {
+		get(count: number): ArrayBuffer;
+	};
+	export default RNG;
+}
+
+declare module "neopixel*" {
+	/** WS2812-style LEDs driven by the ESP32's RMT peripheral. */
+	export default class NeoPixel {
+		constructor(options: { length: number; pin: number; order?: string });
+		/** Global brightness applied by update(), 0..255 (the driver's default is 64). */
+		brightness: number;
+		readonly length: number;
+		makeRGB(red: number, green: number, blue: number): number;
+		setPixel(index: number, color: number): void;
+		fill(color: number, index?: number, count?: number): void;
+		/** Sends the pixels to the LEDs. */
+		update(): void;
+		close(): void;
+	}
+}
