@@ -173,6 +173,8 @@ export class MQTTClient {
 	#refusedBusy = false;
 	#nextId = 0;
 	#inflight = new Map<number, Inflight>();
+	/** Entries of #inflight in the "unsent" stage (so an acknowledgement need not scan the map). */
+	#unsent = 0;
 	#pendingSubscribe = new Map<number, Subscription[]>();
 	#pendingUnsubscribe = new Set<number>();
 	#incomingQos2 = new Set<number>();
@@ -359,6 +361,7 @@ export class MQTTClient {
 	discardInflight(): number {
 		const n = this.#inflight.size;
 		this.#inflight.clear();
+		this.#unsent = 0;
 		return n;
 	}
 
@@ -585,16 +588,25 @@ export class MQTTClient {
 			}
 			sent++;
 		}
+		this.#countUnsent();
 		return sent;
 	}
 
+	#countUnsent(): void {
+		let n = 0;
+		for (const entry of this.#inflight.values()) if (entry.stage === "unsent") n++;
+		this.#unsent = n;
+	}
+
 	#sendWaiting(): void {
+		if (this.#unsent === 0) return;
 		let sent = 0;
 		for (const entry of this.#inflight.values()) if (entry.stage !== "unsent") sent++;
 		for (const entry of this.#inflight.values()) {
 			if (sent >= this.#effectiveWindow()) return;
 			if (entry.stage !== "unsent") continue;
 			entry.stage = "sent";
+			this.#unsent--;
 			this.#enqueue(entry.encoded, false);
 			sent++;
 		}
@@ -669,6 +681,7 @@ export class MQTTClient {
 	#delivered(packet: AckPacket, what: string): void {
 		const entry = this.#inflight.get(packet.id)!;
 		this.#inflight.delete(packet.id);
+		if (entry.stage === "unsent") this.#unsent--;
 		const rc = packet.reasonCode ?? 0;
 		if (rc >= 0x80) {
 			const d = ackDiagnostic(`${what} to ${entry.packet.topic}`, rc, packet.properties?.reasonString);
@@ -828,6 +841,7 @@ export class MQTTClient {
 		this.#pendingSubscribe.clear();
 		this.#pendingUnsubscribe.clear();
 		for (const entry of this.#inflight.values()) if (entry.stage === "sent") entry.stage = "unsent";
+		this.#countUnsent();
 		try {
 			transport?.close();
 		}

@@ -1,0 +1,605 @@
+/*
+ * `npm run bench [-- options]`: throughput of our MQTT client against MQTT.js through one local
+ * Mosquitto, and of our codec against mqtt-packet. Prints everything; with --write also replaces
+ * the results block of docs/benchmarks.md (the method is described there).
+ *
+ * Options:
+ *   --messages N   measured messages per publish run (default 20000)
+ *   --warmup N     warm-up messages before each measured run (default min(2000, messages))
+ *   --runs N       repetitions of every publish run and of the codec set; medians are kept (default 3)
+ *   --codec-ms N   minimum duration of one codec measurement in ms (default 1000)
+ *   --no-codec     skip the codec benchmark
+ *   --no-net       skip the broker benchmark
+ *   --no-memory    skip the memory runs (one extra, untimed run per client configuration)
+ *   --write        write the results into docs/benchmarks.md
+ *
+ * Processes: this one (orchestrator, codec benchmark), Mosquitto, a raw-socket subscriber
+ * (subscriber.ts) and one publisher process per run (publisher.ts). All are stopped on exit,
+ * on failure and on Ctrl-C.
+ */
+
+import { fork, spawnSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { requireMosquitto, startMosquitto } from "../brokers/mosquitto";
+import type { Mosquitto } from "../brokers/mosquitto";
+import { median, runCodecBench, sampleJwt } from "./codec";
+import type { CodecFigure } from "./codec";
+import { DATA_PREFIX, PAYLOAD_BYTES } from "./common";
+import type { FromPublisher, FromSubscriber, MemoryFigures, PublisherJob, PublisherResult, ToPublisher, ToSubscriber } from "./common";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, "../..");
+const DOC = path.join(ROOT, "docs/benchmarks.md");
+const BEGIN = "<!-- bench-results:begin -->";
+const END = "<!-- bench-results:end -->";
+/** Our window raised so it never limits, as MQTT.js has none: every packet identifier. */
+const UNLIMITED_WINDOW = 65535;
+const DEFAULT_WINDOW = 8;
+/** Mosquitto settings added to the harness's config (see docs/benchmarks.md). */
+const BROKER_CONFIG = [
+	// The harness logs everything, a debug line per PUBLISH; keep the log to connections.
+	"log_type none",
+	"log_type error",
+	"log_type warning",
+	"log_type notice",
+	"log_type information",
+	// Never drop QoS 0 messages to a subscriber that is momentarily behind (default 1000).
+	"max_queued_messages 0",
+].join("\n");
+
+/* Options --------------------------------------------------------------------------------- */
+
+interface Options {
+	messages: number;
+	warmup: number;
+	runs: number;
+	codecMs: number;
+	codec: boolean;
+	net: boolean;
+	memory: boolean;
+	write: boolean;
+}
+
+function usage(problem: string): never {
+	console.error(`${problem}\nusage: npm run bench -- [--messages N] [--warmup N] [--runs N] [--codec-ms N] [--no-codec] [--no-net] [--no-memory] [--write]`);
+	process.exit(2);
+}
+
+function parseOptions(argv: string[]): Options {
+	const o: Options = { messages: 20000, warmup: -1, runs: 3, codecMs: 1000, codec: true, net: true, memory: true, write: false };
+	for (let i = 0; i < argv.length; i++) {
+		const arg = argv[i];
+		const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
+		const number = (min: number): number => {
+			const text = inline ?? argv[++i];
+			const value = Number(text);
+			if (!Number.isInteger(value) || value < min) usage(`${flag} needs an integer >= ${min}, not ${String(text)}`);
+			return value;
+		};
+		switch (flag) {
+			case "--messages": o.messages = number(1); break;
+			case "--warmup": o.warmup = number(0); break;
+			case "--runs": o.runs = number(1); break;
+			case "--codec-ms": o.codecMs = number(10); break;
+			case "--no-codec": o.codec = false; break;
+			case "--no-net": o.net = false; break;
+			case "--no-memory": o.memory = false; break;
+			case "--write": o.write = true; break;
+			case "--help": case "-h": usage("npm run bench: MQTT client and codec benchmarks");
+			default: usage(`unknown option ${arg}`);
+		}
+	}
+	if (o.warmup < 0) o.warmup = Math.min(2000, o.messages);
+	return o;
+}
+
+/* Machine ---------------------------------------------------------------------------------- */
+
+interface Machine {
+	date: string;
+	cpu: string;
+	cores: number;
+	memoryGiB: number;
+	os: string;
+	node: string;
+	mosquitto: string;
+	load: string;
+}
+
+function mosquittoVersion(): string {
+	const r = spawnSync("mosquitto", ["-h"], { encoding: "utf8" });
+	const line = `${r.stdout ?? ""}${r.stderr ?? ""}`.split("\n").find((l) => l.trim());
+	return line?.trim() ?? "mosquitto not found";
+}
+
+function cpuModel(): string {
+	const model = os.cpus()[0]?.model?.trim();
+	if (model) return model;
+	try {
+		const match = /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"));
+		if (match) return match[1].trim();
+	} catch {
+		// Not Linux.
+	}
+	return "unknown CPU";
+}
+
+function loadAverage(): string {
+	return os.loadavg().map((l) => l.toFixed(2)).join(", ");
+}
+
+function machine(): Machine {
+	return {
+		date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+		cpu: cpuModel(),
+		cores: os.availableParallelism?.() ?? os.cpus().length,
+		memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+		os: `${os.type()} ${os.release()} ${os.arch()}`,
+		node: process.version,
+		mosquitto: mosquittoVersion(),
+		load: loadAverage(),
+	};
+}
+
+/* Formatting -------------------------------------------------------------------------------- */
+
+function thousands(n: number): string {
+	return Math.round(n).toLocaleString("en-US");
+}
+
+function mb(bytes: number): string {
+	return (bytes / 1e6).toFixed(1);
+}
+
+function ratio(a: number, b: number): string {
+	return b > 0 ? `${(a / b).toFixed(2)}×` : "n/a";
+}
+
+function table(header: string[], rows: string[][], align: ("l" | "r")[]): string {
+	const lines = [`| ${header.join(" | ")} |`, `|${align.map((a) => (a === "r" ? "---:" : ":---")).join("|")}|`];
+	for (const row of rows) lines.push(`| ${row.join(" | ")} |`);
+	return lines.join("\n");
+}
+
+/* Processes --------------------------------------------------------------------------------- */
+
+const children = new Set<ChildProcess>();
+let broker: Mosquitto | undefined;
+
+function forkTs(file: string, args: string[], nodeFlags: string[] = []): ChildProcess {
+	// tsx's loader flags are in execArgv; the children need them (and gc for memory figures).
+	const child = fork(path.join(HERE, file), args, {
+		execArgv: [...process.execArgv, "--expose-gc", ...nodeFlags],
+		stdio: ["ignore", "inherit", "inherit", "ipc"],
+	});
+	children.add(child);
+	child.once("exit", () => children.delete(child));
+	return child;
+}
+
+function killChildren(): void {
+	for (const child of children) child.kill("SIGKILL");
+	children.clear();
+}
+
+async function cleanUp(): Promise<void> {
+	killChildren();
+	const b = broker;
+	broker = undefined;
+	await b?.stop();
+}
+
+function exitOnSignal(signal: NodeJS.Signals): void {
+	process.once(signal, () => {
+		console.error(`\n${signal}: stopping`);
+		killChildren();
+		// The broker harness SIGKILLs its broker and removes its temp dir in its 'exit' handler.
+		process.exit(130);
+	});
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+	let timer: ReturnType<typeof setTimeout> | undefined;
+	const timeout = new Promise<never>((_, reject) => {
+		timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms / 1000} s`)), ms);
+	});
+	return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/* Subscriber ------------------------------------------------------------------------------- */
+
+class Subscriber {
+	readonly #child: ChildProcess;
+	readonly #waiters = new Map<string, (message: FromSubscriber) => void>();
+	#failure: Error | undefined;
+
+	private constructor(child: ChildProcess) {
+		this.#child = child;
+	}
+
+	static async start(host: string, port: number): Promise<Subscriber> {
+		const child = forkTs("subscriber.ts", [host, String(port)]);
+		const subscriber = new Subscriber(child);
+		const ready = new Promise<void>((resolve, reject) => {
+			child.on("message", (message: FromSubscriber) => {
+				if (message.type === "ready") resolve();
+				else if (message.type === "error") {
+					subscriber.#failure = new Error(message.message);
+					reject(subscriber.#failure);
+				}
+				else subscriber.#waiters.get(`${message.type}:${message.topic}`)?.(message);
+			});
+			child.once("exit", (code) => {
+				subscriber.#failure ??= new Error(`subscriber exited with ${code}`);
+				reject(subscriber.#failure);
+			});
+		});
+		await withTimeout(ready, 15000, "subscriber start");
+		return subscriber;
+	}
+
+	#send(message: ToSubscriber): void {
+		if (this.#failure) throw this.#failure;
+		this.#child.send(message);
+	}
+
+	#wait(kind: "complete" | "count", topic: string): Promise<FromSubscriber> {
+		return new Promise((resolve) => {
+			this.#waiters.set(`${kind}:${topic}`, (message) => {
+				this.#waiters.delete(`${kind}:${topic}`);
+				resolve(message);
+			});
+		});
+	}
+
+	/** Resolves with the time the `count`-th message on `topic` arrived. */
+	expect(topic: string, count: number): Promise<number> {
+		const done = this.#wait("complete", topic);
+		this.#send({ type: "expect", topic, count });
+		return done.then((m) => (m.type === "complete" ? m.at : 0));
+	}
+
+	async count(topic: string): Promise<{ count: number; lastAt: number }> {
+		const answer = this.#wait("count", topic);
+		this.#send({ type: "count", topic });
+		const m = await withTimeout(answer, 5000, "subscriber count");
+		return m.type === "count" ? m : { count: 0, lastAt: 0 };
+	}
+
+	get failure(): Error | undefined {
+		return this.#failure;
+	}
+}
+
+/* Publish runs -------------------------------------------------------------------------------- */
+
+interface Scenario {
+	key: string;
+	client: "ours" | "mqttjs";
+	qos: 0 | 1;
+	window: number;
+	mode: "paced" | "burst";
+	label: string;
+}
+
+const SCENARIOS: Scenario[] = [
+	{ key: "ours-q0", client: "ours", qos: 0, window: DEFAULT_WINDOW, mode: "paced", label: "ours, QoS 0" },
+	{ key: "ours-q1-w8", client: "ours", qos: 1, window: DEFAULT_WINDOW, mode: "paced", label: `ours, QoS 1, window ${DEFAULT_WINDOW} (default)` },
+	{ key: "ours-q1-wmax", client: "ours", qos: 1, window: UNLIMITED_WINDOW, mode: "paced", label: `ours, QoS 1, window ${UNLIMITED_WINDOW} (unlimited, as MQTT.js)` },
+	{ key: "mqttjs-q0", client: "mqttjs", qos: 0, window: 0, mode: "paced", label: "MQTT.js, QoS 0, paced" },
+	{ key: "mqttjs-q1", client: "mqttjs", qos: 1, window: 0, mode: "paced", label: "MQTT.js, QoS 1, paced" },
+	{ key: "mqttjs-q0-burst", client: "mqttjs", qos: 0, window: 0, mode: "burst", label: "MQTT.js, QoS 0, burst" },
+	{ key: "mqttjs-q1-burst", client: "mqttjs", qos: 1, window: 0, mode: "burst", label: "MQTT.js, QoS 1, burst" },
+];
+
+interface RunFigure {
+	scenario: Scenario;
+	round: number;
+	/** ms from the first publish to the end criterion (QoS 0: subscriber has all; QoS 1: last PUBACK). */
+	elapsed: number;
+	received: number;
+	result: PublisherResult;
+}
+
+async function publishRun(
+	scenario: Scenario, round: number, purpose: PublisherJob["purpose"], options: Options, b: Mosquitto, subscriber: Subscriber,
+): Promise<RunFigure> {
+	// As long as the firmware's telemetry topic, and one per run for the subscriber's counts.
+	const topic = `${DATA_PREFIX}${scenario.key}-${purpose === "memory" ? "m" : "t"}${round}/telemetry`;
+	const job: PublisherJob = {
+		client: scenario.client,
+		qos: scenario.qos,
+		window: scenario.window,
+		mode: scenario.mode,
+		purpose,
+		messages: options.messages,
+		warmup: options.warmup,
+		host: b.host,
+		port: b.port,
+		topic,
+	};
+	const arrived = subscriber.expect(topic, options.messages);
+	// A memory run gets a 1 MB young generation: less room for garbage to hide live data.
+	const child = forkTs("publisher.ts", [JSON.stringify(job)], purpose === "memory" ? ["--max-semi-space-size=1"] : []);
+	const what = `${scenario.label} (${purpose} run ${round})`;
+	let onDone: () => void = () => {};
+	const done = new Promise<void>((resolve) => (onDone = resolve));
+	const result = new Promise<PublisherResult>((resolve, reject) => {
+		child.on("message", (message: FromPublisher) => {
+			if (message.type === "done") onDone();
+			else if (message.type === "result") resolve(message.result);
+			else reject(new Error(message.message));
+		});
+		child.once("exit", (code, signal) => reject(new Error(`${what}: publisher exited (${code ?? signal}) before reporting`)));
+	});
+	result.catch(() => {});
+	const limit = 60000 + options.messages * 2;
+	await withTimeout(Promise.race([done, result.then(() => {})]), limit, `${what}: publishing`);
+	let received = options.messages;
+	let lastAt: number;
+	try {
+		lastAt = await withTimeout(arrived, 15000, `${what}: subscriber`);
+	} catch {
+		// Lost messages (should not happen with max_queued_messages 0): report what arrived.
+		const count = await subscriber.count(topic);
+		received = count.count;
+		lastAt = count.lastAt;
+	}
+	child.send({ type: "finish" } satisfies ToPublisher);
+	const r = await withTimeout(result, 30000, `${what}: result`);
+	await new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once("exit", () => resolve())));
+	const end = scenario.qos === 1 ? (r.ackedAt ?? 0) : lastAt;
+	return { scenario, round, elapsed: end - r.startedAt, received, result: r };
+}
+
+interface ScenarioSummary {
+	scenario: Scenario;
+	runs: RunFigure[];
+	/** Median messages per second. */
+	rate: number;
+	min: number;
+	max: number;
+	maxInflight: number;
+	waits: string;
+	lost: number;
+	/** From the separate memory run, when there was one. */
+	memory?: MemoryFigures;
+}
+
+function summarize(scenario: Scenario, runs: RunFigure[], messages: number, memory: RunFigure | undefined): ScenarioSummary {
+	const rates = runs.map((r) => (messages * 1000) / r.elapsed);
+	const waits = runs.map((r) => r.result.waits);
+	const waitText = scenario.client === "ours"
+		? `busy ${thousands(median(waits.map((w) => w.busy)))}, inflight_full ${thousands(median(waits.map((w) => w.inflightFull)))}`
+		: scenario.mode === "paced" ? `drain ${thousands(median(waits.map((w) => w.drain)))}` : "none (never waits)";
+	const all = memory ? [...runs, memory] : runs;
+	return {
+		scenario,
+		runs,
+		rate: median(rates),
+		min: Math.min(...rates),
+		max: Math.max(...rates),
+		maxInflight: Math.max(...runs.map((r) => r.result.maxInflight)),
+		waits: waitText,
+		lost: Math.max(...all.map((r) => messages - r.received)),
+		memory: memory?.result.memory,
+	};
+}
+
+async function runNetwork(options: Options, log: (line: string) => void): Promise<ScenarioSummary[]> {
+	const b = await startMosquitto({ extraConfig: BROKER_CONFIG });
+	broker = b;
+	log(`mosquitto on ${b.host}:${b.port}`);
+	const subscriber = await Subscriber.start(b.host, b.port);
+	const figures = new Map<string, RunFigure[]>(SCENARIOS.map((s) => [s.key, []]));
+	// Rounds outermost, so a slow spell of the machine hits every scenario alike.
+	for (let round = 1; round <= options.runs; round++) {
+		for (const scenario of SCENARIOS) {
+			const figure = await publishRun(scenario, round, "throughput", options, b, subscriber);
+			figures.get(scenario.key)!.push(figure);
+			const rate = (options.messages * 1000) / figure.elapsed;
+			const lost = options.messages - figure.received;
+			log(`run ${round}/${options.runs} ${scenario.label.padEnd(52)} ${thousands(rate).padStart(8)} msg/s${lost ? `  LOST ${lost}` : ""}`);
+		}
+	}
+	const memory = new Map<string, RunFigure>();
+	if (options.memory) {
+		for (const scenario of SCENARIOS) {
+			const figure = await publishRun(scenario, 1, "memory", options, b, subscriber);
+			memory.set(scenario.key, figure);
+			const m = figure.result.memory;
+			log(`memory  ${scenario.label.padEnd(52)} ${m ? `${mb(m.peakLive).padStart(6)} MB peak live` : "?"}`);
+		}
+	}
+	await cleanUp();
+	return SCENARIOS.map((s) => summarize(s, figures.get(s.key)!, options.messages, memory.get(s.key)));
+}
+
+/* Reports ------------------------------------------------------------------------------------ */
+
+function machineText(m: Machine, loadAfter?: string): string {
+	return [
+		`- Date: ${m.date}`,
+		`- CPU: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB RAM`,
+		`- OS: ${m.os}`,
+		`- Node: ${m.node}`,
+		`- Broker: ${m.mosquitto}`,
+		loadAfter === undefined
+			? `- Load average (1, 5, 15 min) at the start: ${m.load}`
+			: `- Load average (1, 5, 15 min): ${m.load} at the start; ${loadAfter} at the end`,
+	].join("\n");
+}
+
+function networkText(summaries: ScenarioSummary[], options: Options): string {
+	const by = (key: string) => summaries.find((s) => s.scenario.key === key);
+	const payloadMB = (s: ScenarioSummary) => mb(s.rate * PAYLOAD_BYTES);
+	const rows = summaries.map((s) => [
+		s.scenario.label,
+		thousands(s.rate),
+		`${thousands(s.min)}–${thousands(s.max)}`,
+		payloadMB(s),
+		s.scenario.qos === 1 ? thousands(s.maxInflight) : "–",
+		s.waits,
+		s.lost ? `**${s.lost} lost**` : "0",
+	]);
+	const throughput = table(
+		["Run", "msg/s (median)", "range", "payload MB/s", "max in flight", "backpressure waits (median)", "lost"],
+		rows, ["l", "r", "r", "r", "r", "l", "r"]);
+	const pairs: [string, string, string][] = [
+		["QoS 0", "ours-q0", "mqttjs-q0"],
+		["QoS 0, MQTT.js in burst", "ours-q0", "mqttjs-q0-burst"],
+		[`QoS 1, our default window ${DEFAULT_WINDOW}`, "ours-q1-w8", "mqttjs-q1"],
+		["QoS 1, our window unlimited", "ours-q1-wmax", "mqttjs-q1"],
+		[`QoS 1, our default window ${DEFAULT_WINDOW}, MQTT.js in burst`, "ours-q1-w8", "mqttjs-q1-burst"],
+		["QoS 1, our window unlimited, MQTT.js in burst", "ours-q1-wmax", "mqttjs-q1-burst"],
+	];
+	const ratioRows = pairs.flatMap(([name, a, b]) => {
+		const x = by(a);
+		const y = by(b);
+		if (!x || !y) return [];
+		return [[name, thousands(x.rate), thousands(y.rate), ratio(x.rate, y.rate)]];
+	});
+	const ratios = table(["Comparison", "ours msg/s", "MQTT.js msg/s", "ours / MQTT.js"], ratioRows, ["l", "r", "r", "r"]);
+	const withMemory = summaries.filter((s) => s.memory);
+	const memoryRows = withMemory.map((s) => {
+		const m = s.memory!;
+		return [s.scenario.label, mb(m.peakLive), mb(m.peakGrowth), mb(Math.max(0, m.rssPeak - m.rssBaseline)), mb(m.rssPeak)];
+	});
+	const memory = table(
+		["Run", "peak live MB", "peak JS memory growth MB", "peak RSS growth MB", "peak RSS MB"],
+		memoryRows, ["l", "r", "r", "r", "r"]);
+	return [
+		`${thousands(options.messages)} messages per run after ${thousands(options.warmup)} warm-up messages, ${PAYLOAD_BYTES}-byte payload, ` +
+			`topic \`${DATA_PREFIX}<run>/telemetry\` (~40 characters), MQTT 3.1.1, ` +
+			`${options.runs} run${options.runs > 1 ? "s" : ""} per row (median shown). ` +
+			"QoS 0 ends when the subscriber has received every message; QoS 1 ends at the last PUBACK.",
+		"",
+		throughput,
+		"",
+		ratios,
+		"",
+		...(withMemory.length
+			? [
+				`Memory of the publishing process, one extra untimed run of ${thousands(options.messages)} messages per row ` +
+					"(JS memory = V8 heapUsed + arrayBuffers, over a baseline taken after warm-up and a full GC; " +
+					"live = after a full GC, at the moment the last publish() was accepted (hand-over) and, at QoS 1, " +
+					"when the messages in flight reached 1024, 2048, 4096...):",
+				"",
+				memory,
+			]
+			: []),
+	].join("\n");
+}
+
+function codecText(figures: CodecFigure[], options: Options): string {
+	const rows = figures.map((f) => [
+		f.case,
+		String(f.bytes),
+		f.operation,
+		thousands(f.ours),
+		thousands(f.theirs),
+		ratio(f.ours, f.theirs),
+	]);
+	return [
+		`Median of ${options.runs} run${options.runs > 1 ? "s" : ""} of at least ${options.codecMs} ms each; ` +
+			`MQTT 3.1.1; JWT password ${sampleJwt().length} bytes. Encode: ours \`encode()\` vs \`mqtt-packet\` \`generate()\`; ` +
+			"decode: one complete packet per call into ours `Decoder.push()` vs `mqtt-packet` `parser().parse()`.",
+		"",
+		table(["Packet", "bytes", "operation", "ours ops/s", "mqtt-packet ops/s", "ours / mqtt-packet"], rows, ["l", "r", "l", "r", "r", "r"]),
+	].join("\n");
+}
+
+function writeDoc(block: string): void {
+	const generated = `${BEGIN}\n<!-- Written by \`npm run bench -- --write\`; edit the text outside these markers only. -->\n\n${block}\n\n${END}`;
+	if (!existsSync(DOC)) {
+		writeFileSync(DOC, `# Benchmarks\n\n${generated}\n`);
+		return;
+	}
+	const text = readFileSync(DOC, "utf8");
+	const begin = text.indexOf(BEGIN);
+	const end = text.indexOf(END);
+	if (begin < 0 || end < begin) throw new Error(`${DOC} has no ${BEGIN} ... ${END} block to replace`);
+	writeFileSync(DOC, text.slice(0, begin) + generated + text.slice(end + END.length));
+}
+
+/* Main ----------------------------------------------------------------------------------------- */
+
+async function main(): Promise<number> {
+	const options = parseOptions(process.argv.slice(2));
+	exitOnSignal("SIGINT");
+	exitOnSignal("SIGTERM");
+	const hardLimit = setTimeout(() => {
+		console.error("benchmark did not finish within its time limit");
+		killChildren();
+		process.exit(1);
+	}, 300_000 + options.messages * options.runs * 2);
+	hardLimit.unref();
+
+	const m = machine();
+	const log = (line: string) => console.log(`  ${line}`);
+	console.log(`MQTT client benchmark, ${m.date}\n`);
+	console.log(machineText(m));
+	console.log("");
+
+	let codec: CodecFigure[] | undefined;
+	if (options.codec) {
+		console.log("Codec: ours vs mqtt-packet ...");
+		codec = runCodecBench({ minMs: options.codecMs, runs: options.runs, progress: log });
+		console.log(`\n${codecText(codec, options)}\n`);
+	}
+
+	let network: ScenarioSummary[] | undefined;
+	let networkSkipped = "";
+	if (options.net) {
+		if (await requireMosquitto()) {
+			console.log("Publish throughput: ours vs MQTT.js through one local Mosquitto ...");
+			network = await runNetwork(options, log);
+			console.log(`\n${networkText(network, options)}\n`);
+		}
+		else networkSkipped = "mosquitto is not installed";
+	}
+
+	const loadAfter = loadAverage();
+	console.log(`Load average (1, 5, 15 min) at the end: ${loadAfter}`);
+
+	if (options.write) {
+		if (!codec || !network) {
+			console.error(`--write needs the full benchmark (codec and network${networkSkipped ? `; ${networkSkipped}` : ""}); ${DOC} not changed`);
+			return 1;
+		}
+		const command = ["npm run bench -- --write", options.messages !== 20000 ? `--messages ${options.messages}` : "", options.runs !== 3 ? `--runs ${options.runs}` : ""]
+			.filter(Boolean).join(" ");
+		writeDoc([
+			`### Results of ${m.date.slice(0, 10)}`,
+			"",
+			`\`${command}\` on:`,
+			"",
+			machineText(m, loadAfter),
+			"",
+			"#### Publish throughput",
+			"",
+			networkText(network, options),
+			"",
+			"#### Codec",
+			"",
+			codecText(codec, options),
+		].join("\n"));
+		console.log(`\nwrote ${path.relative(process.cwd(), DOC)}`);
+	}
+	return 0;
+}
+
+main()
+	.then(async (code) => {
+		await cleanUp();
+		process.exit(code);
+	})
+	.catch(async (error: unknown) => {
+		console.error(error instanceof Error ? (error.stack ?? error.message) : error);
+		await cleanUp().catch(() => {});
+		process.exit(1);
+	});
