@@ -8,18 +8,12 @@ import { CommandMemory, parseCommand, parseLight, MAX_COMMAND_BYTES } from "../c
 import { clientIdFromMac, connectionClientId, normalizeMac } from "../identity";
 import { defaultConfig, remoteView, validateConfig, validateRemoteConfig, brokerAddress } from "../settings";
 import { classifyTopic, expandTemplate, planTopics } from "../topics";
+import { mulberry32 } from "../../test-host/adapters/prng";
 
 const enc = (v: unknown) => new TextEncoder().encode(typeof v === "string" ? v : JSON.stringify(v));
 
 function prng(seed: number) {
-	let a = seed >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = a;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
+	return mulberry32(seed);
 }
 
 test("commands: the documented forms parse", (t) => {

@@ -11,6 +11,7 @@
 
 import type { PulseCapture, Pulses } from "../../modules/dht/capture";
 import { encodeDhtBytes, type DhtModel } from "../../modules/dht/decoder";
+import { mulberry32 } from "./prng";
 
 export interface DhtValues {
 	temperature: number;
@@ -53,14 +54,7 @@ export const DHT_MIN_START_US: Record<DhtModel, number> = { dht22: 1000, dht11: 
 
 /** mulberry32: a small, fast, deterministic PRNG; uniform in [0, 1). */
 export function seededRandom(seed: number): () => number {
-	let a = seed >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = a;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
+	return mulberry32(seed);
 }
 
 /** A room that drifts slowly: 22.5 °C ± 1.5 and 55 % ± 5 (humidity falls as it warms), one cycle an hour. */

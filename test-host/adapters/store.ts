@@ -6,27 +6,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { KeyValueStore, StoredValue } from "../../src/ports";
+import { checkKey, checkValue } from "./memory-store";
 
-function checkKey(key: string): void {
-	if (!key || key.length > 15) throw new RangeError(`key "${key}" must be 1 to 15 characters (ESP32 NVS)`);
-}
-
-export class MemoryStore implements KeyValueStore {
-	readonly values = new Map<string, StoredValue>();
-	get(key: string): StoredValue | undefined {
-		checkKey(key);
-		return this.values.get(key);
-	}
-	set(key: string, value: StoredValue): void {
-		checkKey(key);
-		if (typeof value === "number" && !Number.isInteger(value)) throw new TypeError("float unsupported (as on the board)");
-		this.values.set(key, value);
-	}
-	delete(key: string): void {
-		checkKey(key);
-		this.values.delete(key);
-	}
-}
+export { MemoryStore } from "./memory-store";
 
 export class FileStore implements KeyValueStore {
 	readonly #file: string;
@@ -54,7 +36,7 @@ export class FileStore implements KeyValueStore {
 	}
 	set(key: string, value: StoredValue): void {
 		checkKey(key);
-		if (typeof value === "number" && !Number.isInteger(value)) throw new TypeError("float unsupported (as on the board)");
+		checkValue(value);
 		this.#values[key] = value;
 		this.#save();
 	}

@@ -4,6 +4,7 @@
 
 import { createHmac, randomBytes } from "node:crypto";
 import { formatHuman, formatJson } from "../../src/events";
+import { mulberry32 } from "./prng";
 import type { HmacSha256, LogRecord, LogSink, Random, System } from "../../src/ports";
 
 export const nodeHmac: HmacSha256 = (key, data) => new Uint8Array(createHmac("sha256", key).update(data).digest());
@@ -13,16 +14,9 @@ export const cryptoRandom: Random = {
 	bytes: (n) => new Uint8Array(randomBytes(n)),
 };
 
-/** A deterministic generator (mulberry32), so simulated fleets are reproducible. */
+/** A deterministic Random (mulberry32), so simulated fleets are reproducible. */
 export function seededRandom(seed: number): Random {
-	let a = seed >>> 0;
-	const float = () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = a;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
+	const float = mulberry32(seed);
 	return { float, bytes: (n) => Uint8Array.from({ length: n }, () => Math.floor(float() * 256)) };
 }
 

@@ -9,6 +9,7 @@ import { encodeDhtBytes } from "dht/decoder";
 import type { DigitalOutput, KeyValueStore, PulseCapture, Random, SNTP, SntpResult, StoredValue, System, WiFi, WiFiEvents } from "../../src/ports";
 import type { FakeNetwork } from "./broker";
 import type { VirtualClock } from "./virtual-clock";
+import { MemoryStore as BaseMemoryStore } from "../adapters/memory-store";
 
 /* WiFi ------------------------------------------------------------------------------------ */
 
@@ -195,34 +196,14 @@ export class RecordingOutput implements DigitalOutput {
 	}
 }
 
-/** ESP32 NVS-like: keys of 1 to 15 characters, no floats. */
-export class MemoryStore implements KeyValueStore {
-	readonly values = new Map<string, StoredValue>();
-
-	get(key: string): StoredValue | undefined {
-		checkKey(key);
-		return this.values.get(key);
-	}
-	set(key: string, value: StoredValue): void {
-		checkKey(key);
-		if (typeof value === "number" && !Number.isInteger(value)) throw new TypeError("float unsupported (as on the board)");
-		this.values.set(key, value);
-	}
-	delete(key: string): void {
-		checkKey(key);
-		this.values.delete(key);
-	}
-
+/** The host's NVS-like store, with a sorted snapshot for the summary. */
+export class MemoryStore extends BaseMemoryStore {
 	/** The contents, keys sorted (so the order does not depend on insertion). */
 	snapshot(): Record<string, StoredValue> {
 		const out: Record<string, StoredValue> = {};
 		for (const key of [...this.values.keys()].sort()) out[key] = this.values.get(key)!;
 		return out;
 	}
-}
-
-function checkKey(key: string): void {
-	if (!key || key.length > 15) throw new RangeError(`key "${key}" must be 1 to 15 characters (ESP32 NVS)`);
 }
 
 /** Always the same number, and bytes 0, 1, 2...: every backoff jitter is the same. */

@@ -1,6 +1,7 @@
 import test from "ava";
 import type { Pulses } from "dht/capture";
 import { decodeBits, decodeBytes, decodeDht, encodeDhtBytes, type DhtModel } from "dht/decoder";
+import { mulberry32 } from "../../../test-host/adapters/prng";
 
 /*
  * Pulse trains are built here, independently of the host simulator, from the timings in the
@@ -8,14 +9,7 @@ import { decodeBits, decodeBytes, decodeDht, encodeDhtBytes, type DhtModel } fro
  */
 
 function prng(seed: number): () => number {
-	let a = seed >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = a;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
+	return mulberry32(seed);
 }
 
 interface TrainOptions {

@@ -10,6 +10,7 @@
 
 import mqttPacket from "mqtt-packet";
 import type { AckPacket, AuthPacket, DisconnectPacket, Packet, Properties, ProtocolVersion, QoS, Subscription, Will } from "mqttclient/packets";
+import { mulberry32 } from "../../../test-host/adapters/prng";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 /** mqtt-packet's packet objects are loosely typed (booleans, Buffers, objects of string|string[]). */
@@ -19,14 +20,7 @@ export type MpPacket = any;
 /* Seeded randomness                                                                          */
 
 export function prng(seed: number): () => number {
-	let a = seed >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = a;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
+	return mulberry32(seed);
 }
 
 export class Rand {
