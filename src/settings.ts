@@ -164,6 +164,13 @@ type Spec =
 const TOPIC_LEVEL = /^[^/+#\u0000]*$/;
 const ID: Spec = { kind: "string", max: 64, pattern: TOPIC_LEVEL, hint: "a topic level: no '/', '+' or '#'" };
 
+/** Alert thresholds: the same rules at build time and in remote configuration. */
+const THRESHOLDS: Record<"temperature" | "humidity" | "gas", Spec> = {
+	temperature: { kind: "number", min: -40, max: 125, nullable: true },
+	humidity: { kind: "number", min: 0, max: 100, nullable: true },
+	gas: { kind: "number", min: 0, max: 100000, nullable: true },
+};
+
 export const SCHEMA: Record<string, Spec> = {
 	device: { kind: "section", fields: { homeId: ID, deviceId: ID, tenantId: ID } },
 	wifi: {
@@ -233,9 +240,7 @@ export const SCHEMA: Record<string, Spec> = {
 	alerts: {
 		kind: "section",
 		fields: {
-			temperature: { kind: "number", min: -40, max: 125, nullable: true },
-			humidity: { kind: "number", min: 0, max: 100, nullable: true },
-			gas: { kind: "number", min: 0, max: 100000, nullable: true },
+			...THRESHOLDS,
 			temperatureHysteresis: { kind: "number", min: 0, max: 50 },
 			humidityHysteresis: { kind: "number", min: 0, max: 50 },
 		},
@@ -388,9 +393,7 @@ const REMOTE: Record<string, Spec> = {
 	alertThresholds: {
 		kind: "section",
 		fields: {
-			gas: { kind: "number", min: 0, max: 100000, nullable: true },
-			temperature: { kind: "number", min: -40, max: 125, nullable: true },
-			humidity: { kind: "number", min: 0, max: 100, nullable: true },
+			...THRESHOLDS,
 		},
 	},
 	powerSaving: { kind: "bool" },

@@ -47,44 +47,25 @@ interface Preset {
 	subscriptions: { filter: string; kind: InboundKind }[];
 }
 
+/** The topics every scheme publishes, under a base path. */
+function underBase(base: string, response: string, subscriptions: [string, InboundKind][]): Preset {
+	return {
+		telemetry: `${base}/telemetry`,
+		status: `${base}/status`,
+		heartbeat: `${base}/heartbeat`,
+		alert: `${base}/alert`,
+		alertCleared: `${base}/alert_cleared`,
+		response: `${base}/${response}`,
+		subscriptions: subscriptions.map(([level, kind]) => ({ filter: `${base}/${level}`, kind })),
+	};
+}
+
 const PRESETS: Record<TopicScheme, Preset> = {
-	smarthome: {
-		telemetry: "smarthome/{homeId}/{deviceId}/telemetry",
-		status: "smarthome/{homeId}/{deviceId}/status",
-		heartbeat: "smarthome/{homeId}/{deviceId}/heartbeat",
-		alert: "smarthome/{homeId}/{deviceId}/alert",
-		alertCleared: "smarthome/{homeId}/{deviceId}/alert_cleared",
-		response: "smarthome/{homeId}/{deviceId}/responses",
-		subscriptions: [
-			{ filter: "smarthome/{homeId}/{deviceId}/commands", kind: "commands" },
-			{ filter: "smarthome/{homeId}/{deviceId}/config", kind: "config" },
-		],
-	},
-	tenant: {
-		telemetry: "tenant/{tenantId}/device/{clientId}/telemetry",
-		status: "tenant/{tenantId}/device/{clientId}/status",
-		heartbeat: "tenant/{tenantId}/device/{clientId}/heartbeat",
-		alert: "tenant/{tenantId}/device/{clientId}/alert",
-		alertCleared: "tenant/{tenantId}/device/{clientId}/alert_cleared",
-		response: "tenant/{tenantId}/device/{clientId}/command_response",
-		subscriptions: [
-			{ filter: "tenant/{tenantId}/device/{clientId}/command/#", kind: "commands" },
-			{ filter: "tenant/{tenantId}/device/{clientId}/config", kind: "config" },
-		],
-	},
+	smarthome: underBase("smarthome/{homeId}/{deviceId}", "responses", [["commands", "commands"], ["config", "config"]]),
+	tenant: underBase("tenant/{tenantId}/device/{clientId}", "command_response", [["command/#", "commands"], ["config", "config"]]),
 	sensor: {
-		telemetry: "{clientId}/telemetry",
-		status: "{clientId}/status",
-		heartbeat: "{clientId}/heartbeat",
-		alert: "{clientId}/alert",
-		alertCleared: "{clientId}/alert_cleared",
-		response: "{clientId}/response",
+		...underBase("{clientId}", "response", [["light/control", "light"], ["commands", "commands"], ["config", "config"]]),
 		values: { temperature: "{clientId}/temperature", humidity: "{clientId}/humidity" },
-		subscriptions: [
-			{ filter: "{clientId}/light/control", kind: "light" },
-			{ filter: "{clientId}/commands", kind: "commands" },
-			{ filter: "{clientId}/config", kind: "config" },
-		],
 	},
 };
 

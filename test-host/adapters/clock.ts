@@ -10,15 +10,9 @@
  */
 
 import type { Clock, TimerHandle } from "../../src/ports";
+import { TimerQueue, type QueuedTimer } from "./timer-queue";
 
-interface Timer {
-	at: number;
-	seq: number;
-	interval: number;
-	callback: () => void;
-	owner: VirtualClock | undefined;
-	cancelled: boolean;
-}
+type Timer = QueuedTimer<VirtualClock>;
 
 /** Wall-clock time in ms since 1970 with one-shot timers: what a broker needs. */
 export interface WorldClock {
@@ -35,8 +29,7 @@ export const realWorldClock: WorldClock = {
 
 export class VirtualTime {
 	#now = 0;
-	#seq = 0;
-	#timers: Timer[] = [];
+	readonly #timers = new TimerQueue<VirtualClock>();
 	#worldEpochAtZero: number;
 	/** Called after each timer fires, e.g. to count activity; optional. */
 	onTick: (() => void) | undefined;
@@ -57,7 +50,7 @@ export class VirtualTime {
 	}
 
 	get pendingTimers(): number {
-		return this.#timers.length;
+		return this.#timers.size;
 	}
 
 	/** The world's own wall clock and timers (for brokers and backends in the simulation). */
@@ -75,31 +68,21 @@ export class VirtualTime {
 	}
 
 	schedule(callback: () => void, ms: number, interval: number, owner?: VirtualClock): Timer {
-		const timer: Timer = { at: this.#now + Math.max(0, ms), seq: this.#seq++, interval, callback, owner, cancelled: false };
-		this.#insert(timer);
-		return timer;
+		return this.#timers.add(this.#now + Math.max(0, ms), interval, callback, owner);
 	}
 
 	cancel(timer: Timer): void {
-		if (timer.cancelled) return;
-		timer.cancelled = true;
-		const i = this.#timers.indexOf(timer);
-		if (i >= 0) this.#timers.splice(i, 1);
+		this.#timers.cancel(timer);
 	}
 
 	cancelOwned(owner: VirtualClock): void {
-		for (const t of this.#timers) if (t.owner === owner) t.cancelled = true;
-		this.#timers = this.#timers.filter((t) => t.owner !== owner);
+		this.#timers.cancelOwned(owner);
 	}
 
 	/** Runs every timer due within `ms`, synchronously, then sets now to the end. */
 	advance(ms: number): void {
 		const end = this.#now + ms;
-		for (;;) {
-			const timer = this.#timers[0];
-			if (!timer || timer.at > end) break;
-			this.#fire(timer);
-		}
+		while (this.#fireNext(end));
 		this.#now = end;
 	}
 
@@ -110,12 +93,7 @@ export class VirtualTime {
 	async run(ms: number, settle: () => Promise<void> = settleIo): Promise<void> {
 		const end = this.#now + ms;
 		await settle();
-		for (;;) {
-			const timer = this.#timers[0];
-			if (!timer || timer.at > end) break;
-			this.#fire(timer);
-			await settle();
-		}
+		while (this.#fireNext(end)) await settle();
 		this.#now = end;
 		await settle();
 	}
@@ -125,10 +103,7 @@ export class VirtualTime {
 		const end = this.#now + maxMs;
 		await settle();
 		if (done()) return true;
-		for (;;) {
-			const timer = this.#timers[0];
-			if (!timer || timer.at > end) break;
-			this.#fire(timer);
+		while (this.#fireNext(end)) {
 			await settle();
 			if (done()) return true;
 		}
@@ -137,30 +112,14 @@ export class VirtualTime {
 		return done();
 	}
 
-	#fire(timer: Timer): void {
-		this.#timers.shift();
-		this.#now = timer.at;
-		if (timer.interval > 0) {
-			timer.at += timer.interval;
-			timer.seq = this.#seq++;
-			this.#insert(timer);
-		}
-		else timer.cancelled = true;
-		timer.callback();
+	/** Fires the next timer due by `end`; false when there is none. */
+	#fireNext(end: number): boolean {
+		const due = this.#timers.next(end);
+		if (!due) return false;
+		this.#now = due.at;
+		due.callback();
 		this.onTick?.();
-	}
-
-	#insert(timer: Timer): void {
-		const list = this.#timers;
-		let lo = 0;
-		let hi = list.length;
-		while (lo < hi) {
-			const mid = (lo + hi) >> 1;
-			const t = list[mid];
-			if (t.at < timer.at || (t.at === timer.at && t.seq < timer.seq)) lo = mid + 1;
-			else hi = mid;
-		}
-		list.splice(lo, 0, timer);
+		return true;
 	}
 }
 

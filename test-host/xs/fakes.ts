@@ -6,7 +6,7 @@
 
 import type { Pulses } from "dht/capture";
 import { encodeDhtBytes } from "dht/decoder";
-import type { DigitalOutput, KeyValueStore, PulseCapture, Random, SNTP, SntpResult, StoredValue, System, WiFi, WiFiEvents } from "../../src/ports";
+import type { PulseCapture, Random, SNTP, SntpResult, StoredValue, System, WiFi, WiFiEvents } from "../../src/ports";
 import type { FakeNetwork } from "./broker";
 import type { VirtualClock } from "./virtual-clock";
 import { MemoryStore as BaseMemoryStore } from "../adapters/memory-store";
@@ -162,39 +162,8 @@ export class FakeDhtCapture implements PulseCapture {
 
 /* Outputs, store, randomness, system ------------------------------------------------------- */
 
-export interface OutputWrite {
-	atMs: number;
-	value: 0 | 1;
-}
-
-/** Keeps every write with its virtual time. */
-export class RecordingOutput implements DigitalOutput {
-	readonly #now: () => number;
-	readonly writes: OutputWrite[] = [];
-
-	constructor(now: () => number) {
-		this.#now = now;
-	}
-
-	write(value: 0 | 1): void {
-		this.writes.push({ atMs: this.#now(), value });
-	}
-
-	get level(): 0 | 1 {
-		return this.writes.length ? this.writes[this.writes.length - 1].value : 0;
-	}
-
-	/** Writes that changed the level (from dark before the first). */
-	get transitions(): number {
-		let level: 0 | 1 = 0;
-		let count = 0;
-		for (const w of this.writes) {
-			if (w.value !== level) count++;
-			level = w.value;
-		}
-		return count;
-	}
-}
+/** Keeps every write with its virtual time (the host's LED recorder, platform-free). */
+export { RecordingLed as RecordingOutput, type LedWrite as OutputWrite } from "../adapters/led";
 
 /** The host's NVS-like store, with a sorted snapshot for the summary. */
 export class MemoryStore extends BaseMemoryStore {

@@ -319,7 +319,7 @@ export function run(): Summary {
 		events: records,
 		console: records.map((r) => formatHuman(r)),
 		ledPatterns: records.filter((r) => r.event === "led.pattern").map((r) => ({ atMs: r.uptimeMs, pattern: String(r.pattern) })),
-		led: { writes: led.writes.length, transitions: led.transitions, finalLevel: led.level },
+		led: { writes: led.writes.length, transitions: led.transitions(0, Infinity), finalLevel: led.level },
 		power: { writes: power.writes, final: device.power },
 		broker: {
 			connects: broker.connects,

@@ -11,15 +11,8 @@
  */
 
 import type { Clock, TimerHandle } from "../../src/ports";
+import { TimerQueue, type QueuedTimer } from "../adapters/timer-queue";
 
-interface Timer {
-	at: number;
-	seq: number;
-	/** 0 for a one-shot timer. */
-	interval: number;
-	callback: () => void;
-	cancelled: boolean;
-}
 
 /** Timers one advance() may fire before it decides that something loops. */
 const MAX_FIRINGS = 2_000_000;
@@ -27,8 +20,7 @@ const MAX_FIRINGS = 2_000_000;
 export class VirtualClock implements Clock {
 	readonly #worldEpochMs: number;
 	#now = 0;
-	#seq = 0;
-	#timers: Timer[] = [];
+	readonly #timers = new TimerQueue();
 	#wallOffset = 0;
 	/** Timers fired so far. */
 	fired = 0;
@@ -57,11 +49,7 @@ export class VirtualClock implements Clock {
 		return this.#schedule(callback, ms, Math.max(1, ms));
 	}
 	clear(handle: TimerHandle): void {
-		const timer = handle as Timer | undefined;
-		if (!timer || timer.cancelled) return;
-		timer.cancelled = true;
-		const i = this.#timers.indexOf(timer);
-		if (i >= 0) this.#timers.splice(i, 1);
+		if (handle) this.#timers.cancel(handle as QueuedTimer);
 	}
 
 	/* The world ------------------------------------------------------------------------------ */
@@ -73,7 +61,7 @@ export class VirtualClock implements Clock {
 
 	/** Timers waiting to fire. */
 	get pending(): number {
-		return this.#timers.length;
+		return this.#timers.size;
 	}
 
 	/** Runs `callback` at virtual time `atMs` (for the scenario's script). */
@@ -89,46 +77,18 @@ export class VirtualClock implements Clock {
 
 	advanceTo(endMs: number): void {
 		let firings = 0;
-		for (;;) {
-			const timer = this.#timers[0];
-			if (!timer || timer.at > endMs) break;
+		for (let due = this.#timers.next(endMs); due; due = this.#timers.next(endMs)) {
 			if (++firings > MAX_FIRINGS) throw new Error(`virtual clock: over ${MAX_FIRINGS} timers before ${endMs} ms; something reschedules itself without end`);
-			this.#fire(timer);
+			this.#now = due.at;
+			this.fired++;
+			due.callback();
 		}
 		if (endMs > this.#now) this.#now = endMs;
 	}
 
-	#schedule(callback: () => void, ms: number, interval: number): Timer {
+	#schedule(callback: () => void, ms: number, interval: number): QueuedTimer {
 		if (typeof callback !== "function") throw new TypeError("virtual clock: callback must be a function");
 		const delay = Number.isFinite(ms) && ms > 0 ? ms : 0;
-		const timer: Timer = { at: this.#now + delay, seq: this.#seq++, interval, callback, cancelled: false };
-		this.#insert(timer);
-		return timer;
-	}
-
-	#fire(timer: Timer): void {
-		this.#timers.shift();
-		this.#now = timer.at;
-		this.fired++;
-		if (timer.interval > 0) {
-			timer.at += timer.interval;
-			timer.seq = this.#seq++;
-			this.#insert(timer);
-		}
-		else timer.cancelled = true;
-		timer.callback();
-	}
-
-	#insert(timer: Timer): void {
-		const list = this.#timers;
-		let lo = 0;
-		let hi = list.length;
-		while (lo < hi) {
-			const mid = (lo + hi) >> 1;
-			const t = list[mid];
-			if (t.at < timer.at || (t.at === timer.at && t.seq < timer.seq)) lo = mid + 1;
-			else hi = mid;
-		}
-		list.splice(lo, 0, timer);
+		return this.#timers.add(this.#now + delay, interval, callback);
 	}
 }
