@@ -9,6 +9,7 @@
  */
 
 import { utf8Decode } from "bytes";
+import { deepFreeze } from "frozen";
 
 export type Command =
 	| { type: "SET_POWER"; power: boolean; brightness?: number }
@@ -29,14 +30,14 @@ export type Parsed = { ok: true; command: Command; envelope: Envelope } | { ok: 
 /** Largest command payload accepted (the MQTT buffer bounds it anyway). */
 export const MAX_COMMAND_BYTES = 768;
 
-const TYPE_ALIASES: Record<string, Command["type"] | undefined> = {
+const TYPE_ALIASES: Record<string, Command["type"] | undefined> = deepFreeze({
 	SET_POWER: "SET_POWER",
 	RESET: "RESET",
 	REBOOT: "RESET",
 	RESTART: "RESET",
 	ALERT_RESET: "ALERT_RESET",
 	ROTATE_CREDENTIALS: "ROTATE_CREDENTIALS",
-};
+});
 
 const ID = /^[\x21-\x7e]{1,64}$/;
 

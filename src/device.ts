@@ -13,8 +13,8 @@ import { StatusLed } from "statusled";
 import { Alerts, type AlertChange, type Metric } from "./alerts";
 import { CommandMemory, parseCommand, parseJsonObject, parseLight, type Command, type Envelope, type Parsed } from "./commands";
 import { Logger, isoTime } from "./events";
-import { clientIdFromMac, normalizeMac } from "./identity";
-import * as messages from "./messages";
+import { Identity, type DeviceIdentity } from "./identity";
+import { alert as alertMessage, encode, heartbeat as heartbeatMessage, response as responseMessage, status as statusMessage, telemetry as telemetryMessage, trimErrors, type CommandResponse, type DeviceFacts, type Reading, type Status } from "./messages";
 import type { Outgoing } from "./outbox";
 import { Persisted, type PowerState } from "./persistence";
 import type { Ports, TimerHandle } from "./ports";
@@ -40,11 +40,11 @@ export class Device {
 	readonly #led: StatusLed;
 	readonly #dht: DHT | undefined;
 	readonly #alerts: Alerts;
-	readonly #memory = new CommandMemory<messages.CommandResponse>();
-	readonly #plan: TopicPlan;
+	readonly #memory = new CommandMemory<CommandResponse>();
+	readonly #identity: Identity;
 	readonly #rebootReason: string;
 	readonly supervisor: Supervisor;
-	readonly clientId: string;
+	#plan: TopicPlan | undefined;
 	#config: DeviceConfig;
 	#power: PowerState;
 	#seq = 0;
@@ -59,19 +59,14 @@ export class Device {
 		this.#log = new Logger(p.clock, p.log);
 		this.#persisted = new Persisted(p.store, (key, reason) => this.#log.warn("store.warning", { key, reason }));
 		this.#config = this.#withStoredRemoteConfig(options.config);
-		const mac = normalizeMac(p.wifi.mac()) ?? "00:00:00:00:00:00";
-		this.clientId = clientIdFromMac(mac, this.#config.mqtt.clientIdPrefix);
+		// The client id, and the topics from it, only from a real MAC: now, or once WiFi has started.
+		const { device: ids, topics } = this.#config;
+		const plan = (id: DeviceIdentity) => planTopics(topics.scheme, { homeId: ids.homeId, deviceId: ids.deviceId || id.clientId, tenantId: ids.tenantId, clientId: id.clientId, mac: id.mac.replace(/:/g, "") });
+		this.#identity = new Identity({ wifi: p.wifi, prefix: this.#config.mqtt.clientIdPrefix, log: this.#log, onReady: (id) => (this.#plan = plan(id)) });
 		const counters = this.#persisted.counters();
 		this.#persisted.saveCounters({ ...counters, boots: counters.boots + 1 });
 		this.#rebootReason = this.#persisted.takeRebootReason() ?? "power on";
 		this.#power = this.#persisted.power() ?? { on: false, brightness: 100 };
-		this.#plan = planTopics(this.#config.topics.scheme, {
-			homeId: this.#config.device.homeId,
-			deviceId: this.deviceId,
-			tenantId: this.#config.device.tenantId,
-			clientId: this.clientId,
-			mac: mac.replace(/:/g, ""),
-		});
 		this.#led = new StatusLed({ output: p.led, timers: p.clock, onChange: (pattern) => this.#log.info("led.pattern", { pattern }) });
 		this.#dht = this.#config.sensor.model === "none" ? undefined : new DHT({ sensor: { capture: p.dht }, model: this.#config.sensor.model, clock: p.clock });
 		this.#alerts = new Alerts((metric) => this.#alertLimits(metric));
@@ -80,14 +75,14 @@ export class Device {
 			config: this.#config,
 			log: this.#log,
 			persisted: this.#persisted,
-			clientId: this.clientId,
+			identity: this.#identity,
 			led: this.#led,
 			hooks: {
 				onOnline: (link) => this.#onOnline(link),
 				onOffline: () => {},
 				onMessage: (message) => this.#onMessage(message),
 				// The will goes inside CONNECT, next to the JWT: keep it to the status without the error list.
-				will: () => ({ topic: this.#plan.status, payload: messages.encode({ ...this.#status(false), errors: [] }), qos: 1, retain: true }),
+				will: () => ({ topic: this.topics.status, payload: encode({ ...this.#status(false), errors: [] }), qos: 1, retain: true }),
 				onSent: (message, bytes) => this.#onSent(message, bytes),
 				onDropped: (message, reason) => this.#onDropped(message, reason),
 			},
@@ -97,7 +92,12 @@ export class Device {
 	get config(): DeviceConfig {
 		return this.#config;
 	}
+	/** The stable client id; throws until the WiFi driver has given the MAC. */
+	get clientId(): string {
+		return this.#identity.clientId;
+	}
 	get topics(): TopicPlan {
+		if (!this.#plan) throw new Error("no topics before the client id is known (no MAC from the WiFi driver yet)");
 		return this.#plan;
 	}
 	get deviceId(): string {
@@ -113,14 +113,14 @@ export class Device {
 		this.#log.info("device.boot", {
 			firmware: FIRMWARE_NAME,
 			firmwareVersion: FIRMWARE_VERSION,
-			clientId: this.clientId,
-			connectionId: this.supervisor.connectionId,
-			mac: this.#p.wifi.mac(),
+			clientId: this.#identity.current?.clientId ?? null,
+			mac: this.#identity.current?.mac ?? null,
 			rebootReason: this.#rebootReason,
 			boots: this.#persisted.counters().boots,
-			scheme: this.#plan.scheme,
+			scheme: this.#config.topics.scheme,
 			auth: this.#config.auth.mode,
 		});
+		this.#identity.start();
 		this.#applyPower(this.#power, false);
 		this.supervisor.start();
 	}
@@ -143,7 +143,7 @@ export class Device {
 			finish();
 			return;
 		}
-		this.supervisor.link.publish(this.#outgoing("status", this.#plan.status, this.#status(false), 1, true), false);
+		this.supervisor.link.publish(this.#outgoing("status", this.topics.status, this.#status(false), 1, true), false);
 		const deadline = this.#p.clock.now() + SHUTDOWN_WAIT_MS;
 		const poll = () => {
 			if (this.supervisor.inflight === 0 || this.#p.clock.now() >= deadline) finish();
@@ -164,8 +164,8 @@ export class Device {
 	/* Connection --------------------------------------------------------------------- */
 
 	#onOnline(link: Link): void {
-		link.subscribe(this.#plan.subscriptions.map((s) => ({ topic: s.filter, qos: 1 as const })));
-		link.publish(this.#outgoing("status", this.#plan.status, this.#status(true), 1, true), true);
+		link.subscribe(this.topics.subscriptions.map((s) => ({ topic: s.filter, qos: 1 as const })));
+		link.publish(this.#outgoing("status", this.topics.status, this.#status(true), 1, true), true);
 		// A heartbeat on every connection, then on its interval.
 		if (this.#heartbeatTimer !== undefined) this.#p.clock.clear(this.#heartbeatTimer);
 		this.#heartbeatTimer = this.#p.clock.repeat(() => this.#heartbeat(), this.#config.telemetry.heartbeat * 1000);
@@ -203,14 +203,14 @@ export class Device {
 	}
 
 	#outgoing(kind: string, topic: string, body: object | string, qos: 0 | 1, retain = false, seq?: number): Outgoing {
-		const out: Outgoing = { kind, topic, payload: typeof body === "string" ? body : messages.encode(body), qos, retain };
+		const out: Outgoing = { kind, topic, payload: typeof body === "string" ? body : encode(body), qos, retain };
 		if (seq !== undefined) out.seq = seq;
 		return out;
 	}
 
 	/* Telemetry ---------------------------------------------------------------------- */
 
-	#lastReading: messages.Reading | undefined;
+	#lastReading: Reading | undefined;
 
 	#restartTelemetry(): void {
 		if (this.#telemetryTimer !== undefined) this.#p.clock.clear(this.#telemetryTimer);
@@ -237,15 +237,15 @@ export class Device {
 		});
 	}
 
-	#publishReading(reading: messages.Reading): void {
+	#publishReading(reading: Reading): void {
 		this.#lastReading = reading;
 		const seq = ++this.#seq;
 		const qos = this.#config.mqtt.qos;
-		const body = messages.telemetry(this.#facts(), seq, reading);
-		const result = this.supervisor.link.publish(this.#outgoing("telemetry", this.#plan.telemetry, body, qos, false, seq), true);
+		const body = telemetryMessage(this.#facts(), seq, reading);
+		const result = this.supervisor.link.publish(this.#outgoing("telemetry", this.topics.telemetry, body, qos, false, seq), true);
 		if (result === "queued") this.#log.info("telemetry.queued", { seq, reason: this.supervisor.online ? "the connection is busy" : "offline", queued: this.supervisor.outboxSize });
-		if (this.#plan.values) {
-			const values = this.#plan.values;
+		if (this.topics.values) {
+			const values = this.topics.values;
 			if (reading.temperature !== null) this.supervisor.link.publish(this.#outgoing("value", values.temperature, reading.temperature.toFixed(1), qos), false);
 			if (reading.humidity !== null) this.supervisor.link.publish(this.#outgoing("value", values.humidity, reading.humidity.toFixed(1), qos), false);
 		}
@@ -255,10 +255,10 @@ export class Device {
 
 	#heartbeat(): void {
 		if (!this.supervisor.online) return;
-		this.supervisor.link.publish(this.#outgoing("heartbeat", this.#plan.heartbeat, messages.heartbeat(this.#facts()), 0), false);
+		this.supervisor.link.publish(this.#outgoing("heartbeat", this.topics.heartbeat, heartbeatMessage(this.#facts()), 0), false);
 	}
 
-	#facts(): messages.DeviceFacts {
+	#facts(): DeviceFacts {
 		return {
 			deviceId: this.deviceId,
 			firmwareVersion: FIRMWARE_VERSION,
@@ -269,18 +269,18 @@ export class Device {
 		};
 	}
 
-	#status(online: boolean): messages.Status {
-		return messages.status(this.#facts(), online, {
+	#status(online: boolean): Status {
+		return statusMessage(this.#facts(), online, {
 			rebootReason: this.#rebootReason,
-			clientId: this.supervisor ? this.supervisor.connectionId : this.clientId,
+			clientId: this.supervisor.connectionId,
 			power: { ...this.#power },
 			config: remoteView(this.#config),
-			errors: messages.trimErrors(this.supervisor ? this.supervisor.problems() : [], 3, 80),
+			errors: trimErrors(this.supervisor ? this.supervisor.problems() : [], 3, 80),
 		});
 	}
 
 	#publishStatus(): void {
-		if (this.supervisor.online) this.supervisor.link.publish(this.#outgoing("status", this.#plan.status, this.#status(true), 1, true), true);
+		if (this.supervisor.online) this.supervisor.link.publish(this.#outgoing("status", this.topics.status, this.#status(true), 1, true), true);
 	}
 
 	/* Alerts ------------------------------------------------------------------------- */
@@ -299,9 +299,9 @@ export class Device {
 
 	#announceAlert(change: AlertChange): void {
 		const raised = change.change === "raised";
-		const body = messages.alert(this.#facts(), change.metric, change.value, change.threshold, change.change, change.reason);
+		const body = alertMessage(this.#facts(), change.metric, change.value, change.threshold, change.change, change.reason);
 		this.#log[raised ? "warn" : "info"](raised ? "alert.raised" : "alert.cleared", { metric: change.metric, value: change.value, threshold: change.threshold, reason: change.reason });
-		this.supervisor.link.publish(this.#outgoing(raised ? "alert" : "alert_cleared", raised ? this.#plan.alert : this.#plan.alertCleared, body, 1), true);
+		this.supervisor.link.publish(this.#outgoing(raised ? "alert" : "alert_cleared", raised ? this.topics.alert : this.topics.alertCleared, body, 1), true);
 	}
 
 	/* Inbound ------------------------------------------------------------------------ */
@@ -313,7 +313,7 @@ export class Device {
 
 	#onMessage(message: Message): void {
 		if (this.#stopped) return;
-		const where = classifyTopic(this.#plan, message.topic);
+		const where = classifyTopic(this.topics, message.topic);
 		if (!where) {
 			this.#log.warn("command.rejected", { reason: `message on ${message.topic}, a topic this device does not own`, topic: message.topic });
 			return;
@@ -394,20 +394,20 @@ export class Device {
 	}
 
 	/** Publishes a command response when there is an id to answer. */
-	#respond(envelope: Envelope, status: "ok" | "error", error?: string, result?: Record<string, unknown>): messages.CommandResponse | undefined {
+	#respond(envelope: Envelope, status: "ok" | "error", error?: string, result?: Record<string, unknown>): CommandResponse | undefined {
 		if (envelope.commandId === undefined && envelope.correlationId === undefined) return undefined;
-		const fields: messages.CommandResponse = { commandId: envelope.commandId ?? null, status, timestamp: this.#facts().timestamp };
+		const fields: CommandResponse = { commandId: envelope.commandId ?? null, status, timestamp: this.#facts().timestamp };
 		if (envelope.correlationId !== undefined) fields.correlationId = envelope.correlationId;
 		if (envelope.typeName !== undefined) fields.type = envelope.typeName;
 		if (error !== undefined) fields.error = error;
 		if (result !== undefined) fields.result = result;
-		const response = messages.response(fields);
+		const response = responseMessage(fields);
 		this.#sendResponse(response);
 		return response;
 	}
 
-	#sendResponse(response: messages.CommandResponse): void {
-		this.supervisor.link.publish(this.#outgoing("response", this.#plan.response, response, 1), true);
+	#sendResponse(response: CommandResponse): void {
+		this.supervisor.link.publish(this.#outgoing("response", this.topics.response, response, 1), true);
 	}
 
 	/* Remote configuration ------------------------------------------------------------ */
@@ -425,13 +425,13 @@ export class Device {
 		this.#log.info("config.applied", { changed: check.changed, ignored: check.ignored.length ? check.ignored : undefined });
 		const result: Record<string, unknown> = { changed: check.changed };
 		if (check.ignored.length) result.ignored = check.ignored;
-		this.#sendResponse(messages.response({ commandId: null, type: "config", status: "ok", timestamp: this.#facts().timestamp, result }));
+		this.#sendResponse(responseMessage({ commandId: null, type: "config", status: "ok", timestamp: this.#facts().timestamp, result }));
 		this.#publishStatus();
 	}
 
 	#rejectConfig(reason: string): void {
 		this.#log.warn("config.rejected", { reason });
-		this.#sendResponse(messages.response({ commandId: null, type: "config", status: "error", error: reason, timestamp: this.#facts().timestamp }));
+		this.#sendResponse(responseMessage({ commandId: null, type: "config", status: "error", error: reason, timestamp: this.#facts().timestamp }));
 	}
 
 	#withStoredRemoteConfig(config: DeviceConfig): DeviceConfig {

@@ -6,6 +6,7 @@
  * Secrets never go into a record: a JWT appears only as its first 20 characters.
  */
 
+import { deepFreeze } from "frozen";
 import type { Clock, LogRecord, LogSink } from "./ports";
 
 export type Level = LogRecord["level"];
@@ -74,8 +75,10 @@ function reading(r: LogRecord): string {
 	return parts.join("  ");
 }
 
-const HUMAN: Record<string, Formatter> = {
-	"device.boot": (r) => `🚀 Booting ${str(r.firmware)} ${str(r.firmwareVersion)} as ${str(r.clientId)} (reboot reason: ${str(r.rebootReason) || "power on"})`,
+const HUMAN: Record<string, Formatter> = deepFreeze({
+	"device.boot": (r) => `🚀 Booting ${str(r.firmware)} ${str(r.firmwareVersion)}${r.clientId ? ` as ${str(r.clientId)}` : ", client id once WiFi has started"} (reboot reason: ${str(r.rebootReason) || "power on"})`,
+	"identity.ready": (r) => `🆔 Client id: ${str(r.clientId)} (MAC ${str(r.mac)})`,
+	"identity.unavailable": (r) => `❌ No client id, not connecting to MQTT: ${str(r.reason)}\n   ↳ fix: ${str(r.fix)}`,
 	"state.changed": (r) => `ℹ️  State: ${str(r.from)} → ${str(r.to)}`,
 	"wifi.connecting": (r) => `📶 Connecting to WiFi "${str(r.ssid)}"...`,
 	"wifi.connected": (r) => `✅ WiFi connected! IP: ${str(r.ip)}`,
@@ -120,7 +123,7 @@ const HUMAN: Record<string, Formatter> = {
 	"led.pattern": (r) => `💡 LED: ${str(r.pattern)}`,
 	"watchdog.restart": (r) => `🔁 ${str(r.reason)}: restarting`,
 	"store.warning": (r) => `⚠️  Stored ${str(r.key)} ignored: ${str(r.reason)}`,
-};
+});
 
 /** The line a serial monitor shows for this record. */
 export function formatHuman(record: LogRecord): string {

@@ -64,3 +64,10 @@ declare module "neopixel*" {
 		close(): void;
 	}
 }
+
+declare module "system*" {
+	/**
+	 * modules/io/system: imported for its effect, which is to define the global `System`
+	 * (System.restart() calls esp_restart() on the ESP32).
+	 */
+}

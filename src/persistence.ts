@@ -10,6 +10,7 @@
 
 import type { KeyValueStore } from "./ports";
 import type { RemoteConfig } from "./settings";
+import { deepFreeze } from "frozen";
 
 export const SCHEMA_VERSION = 1;
 
@@ -32,7 +33,7 @@ export interface PowerState {
 
 export type StoreWarning = (key: string, reason: string) => void;
 
-const KEY = {
+const KEY = deepFreeze({
 	schema: "schema",
 	config: "config",
 	credentials: "cred",
@@ -40,7 +41,7 @@ const KEY = {
 	reboot: "reboot",
 	counters: "counters",
 	power: "power",
-} as const;
+} as const);
 
 export class Persisted {
 	readonly #store: KeyValueStore;

@@ -41,8 +41,13 @@ export interface WiFi {
 	disconnect(): void;
 	/** Signal strength in dBm, or undefined when not associated. */
 	rssi(): number | undefined;
-	/** Station MAC address, "AA:BB:CC:DD:EE:FF". */
-	mac(): string;
+	/**
+	 * Station MAC address, "AA:BB:CC:DD:EE:FF"; undefined until the WiFi driver is initialised.
+	 * On the ESP32 that is at boot when the SDK joins the network itself (Moddable's `ssid=`), and
+	 * otherwise only once connect() has started the driver (`wifi_ssid=`): the client id is derived
+	 * from it, so it must never be replaced by a made-up value (see src/identity.ts).
+	 */
+	mac(): string | undefined;
 }
 
 export type SntpResult = { ok: true; epochMs: number; server: string } | { ok: false; error: string };
@@ -104,4 +109,24 @@ export interface Ports {
 	random: Random;
 	system: System;
 	log: LogSink;
+}
+
+/** What a board contributes: the ports whose implementation differs from board to board. */
+export type BoardPorts = Pick<Ports, "wifi" | "tcp" | "led" | "power" | "dht" | "system">;
+
+/** What src/main.ts hands the board's wiring (the module "board": platforms/<board>/board.ts). */
+export interface BoardSetup {
+	/** The build configuration (mc/config); the board reads its pins from it. */
+	config: Readonly<Record<string, unknown>>;
+	clock: Clock;
+	/** Whether the firmware reads a DHT (sensor model not "none"): otherwise its pin is left alone. */
+	sensor: boolean;
+	/** Reports a part that could not be set up; it is left out and the device runs without it. */
+	problem(text: string): void;
+}
+
+export interface BoardWiring {
+	ports: BoardPorts;
+	/** Called once the device runs, with what a board may need of it (the Linux target's clean stop). */
+	started?(device: { shutdown(done?: () => void): void }): void;
 }

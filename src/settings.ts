@@ -6,6 +6,8 @@
  * the rule it broke, and never replaces a good one.
  */
 
+import { deepFreeze } from "frozen";
+
 export type AuthMode = "jwt" | "password" | "none";
 export type TopicScheme = "smarthome" | "tenant" | "sensor";
 export type SensorModel = "dht22" | "dht11" | "none";
@@ -162,16 +164,16 @@ type Spec =
 	| { kind: "section"; fields: Record<string, Spec> };
 
 const TOPIC_LEVEL = /^[^/+#\u0000]*$/;
-const ID: Spec = { kind: "string", max: 64, pattern: TOPIC_LEVEL, hint: "a topic level: no '/', '+' or '#'" };
+const ID: Spec = deepFreeze({ kind: "string", max: 64, pattern: TOPIC_LEVEL, hint: "a topic level: no '/', '+' or '#'" });
 
 /** Alert thresholds: the same rules at build time and in remote configuration. */
-const THRESHOLDS: Record<"temperature" | "humidity" | "gas", Spec> = {
+const THRESHOLDS: Record<"temperature" | "humidity" | "gas", Spec> = deepFreeze({
 	temperature: { kind: "number", min: -40, max: 125, nullable: true },
 	humidity: { kind: "number", min: 0, max: 100, nullable: true },
 	gas: { kind: "number", min: 0, max: 100000, nullable: true },
-};
+});
 
-export const SCHEMA: Record<string, Spec> = {
+export const SCHEMA: Record<string, Spec> = deepFreeze({
 	device: { kind: "section", fields: { homeId: ID, deviceId: ID, tenantId: ID } },
 	wifi: {
 		kind: "section",
@@ -246,7 +248,7 @@ export const SCHEMA: Record<string, Spec> = {
 		},
 	},
 	powerSaving: { kind: "bool" },
-};
+});
 
 export interface ValidateOptions {
 	/** Accept "42", "true" where numbers and booleans are expected (mc/config command-line values). */
@@ -388,7 +390,7 @@ export interface RemoteConfig {
 	mqttConfig: { keepAlive: number; qos: 0 | 1 };
 }
 
-const REMOTE: Record<string, Spec> = {
+const REMOTE: Record<string, Spec> = deepFreeze({
 	sampleRate: { kind: "int", min: 5, max: 3600 },
 	alertThresholds: {
 		kind: "section",
@@ -404,7 +406,7 @@ const REMOTE: Record<string, Spec> = {
 			qos: { kind: "enum", values: [0, 1] },
 		},
 	},
-};
+});
 
 export function remoteView(c: DeviceConfig): RemoteConfig {
 	return {

@@ -12,6 +12,8 @@
  *   the backoff resets once a connection has stayed up for backoffReset seconds.
  * - Rotated credentials are used for the next connection; if the broker refuses them, the previous
  *   ones come back (and the other way round), so a rotation cannot strand the device.
+ * - No CONNECT without the client id, which comes from the MAC once the WiFi driver has started:
+ *   never a made-up one; until then each attempt reports identity.unavailable and backs off.
  * - Repeated takeovers of the client id are reported as a conflict; no connection for `watchdog`
  *   minutes restarts the device, with the reason persisted.
  */
@@ -25,7 +27,7 @@ import type { Logger } from "./events";
 import { Outbox, type Outgoing } from "./outbox";
 import type { Credentials, Persisted } from "./persistence";
 import type { Ports, TimerHandle } from "./ports";
-import { connectionClientId } from "./identity";
+import { connectionClientId, type Identity } from "./identity";
 import { brokerAddress, type DeviceConfig } from "./settings";
 
 export type State = "BOOT" | "WIFI" | "TIME" | "MQTT" | "ONLINE";
@@ -59,8 +61,8 @@ export interface SupervisorOptions {
 	config: DeviceConfig;
 	log: Logger;
 	persisted: Persisted;
-	/** Stable client id (topics; the CONNECT id unless a per-boot suffix is configured). */
-	clientId: string;
+	/** Gives the stable client id (the CONNECT id unless a per-boot suffix is configured) once WiFi has a MAC. */
+	identity: Identity;
 	led: StatusLed;
 	hooks: SupervisorHooks;
 }
@@ -80,7 +82,7 @@ export class Supervisor {
 	readonly #persisted: Persisted;
 	readonly #hooks: SupervisorHooks;
 	readonly #led: StatusLed;
-	readonly #clientId: string;
+	readonly #identity: Identity;
 	#connectionId: string | undefined;
 	#config: DeviceConfig;
 	#client: MQTTClient;
@@ -116,7 +118,7 @@ export class Supervisor {
 		this.#persisted = options.persisted;
 		this.#hooks = options.hooks;
 		this.#led = options.led;
-		this.#clientId = options.clientId;
+		this.#identity = options.identity;
 		const random = () => this.#p.random.float();
 		const m = this.#config.mqtt;
 		this.#backoff = new Backoff({ floor: m.backoffMin * 1000, cap: m.backoffMax * 1000, random });
@@ -137,12 +139,9 @@ export class Supervisor {
 	get online(): boolean {
 		return this.#state === "ONLINE" && !this.#draining && !this.#stopped && this.#client.connected;
 	}
-	get clientId(): string {
-		return this.#clientId;
-	}
-	/** The id sent in CONNECT: the stable id, or with the per-boot suffix fixed at the first attempt. */
+	/** The id sent in CONNECT: the stable id, or with the per-boot suffix fixed at the first attempt; throws before it is known. */
 	get connectionId(): string {
-		return this.#connectionId ?? this.#clientId;
+		return this.#connectionId ?? this.#identity.clientId;
 	}
 	get timeValid(): boolean {
 		return this.#timeValid;
@@ -160,7 +159,6 @@ export class Supervisor {
 
 	start(): void {
 		this.#timeWaitSince = this.#p.clock.now();
-		if (this.#config.auth.mode === "password") this.#credentials = this.#loadCredentials();
 		this.#armWatchdog();
 		this.#joinWifi();
 	}
@@ -218,6 +216,7 @@ export class Supervisor {
 			onConnected: (ip) => this.#onWifiUp(ip),
 			onDisconnected: (reason) => this.#onWifiDown(reason),
 		});
+		this.#identity.resolve(); // connect() has started the WiFi driver: the MAC is there now
 	}
 
 	#onWifiUp(ip: string): void {
@@ -330,9 +329,10 @@ export class Supervisor {
 
 	#attemptNow(): void {
 		if (this.#stopped || !this.#wifiUp || !this.#timeReady() || this.#client.state !== "disconnected") return;
+		if (!this.#identity.require()) return this.#backOff(); // never under a made-up id: retry later
 		this.#attempt++;
 		this.#lastAttemptAt = this.#p.clock.now();
-		this.#connectionId ??= connectionClientId(this.#clientId, this.#config.mqtt.clientIdSuffix, this.#lastAttemptAt);
+		this.#connectionId ??= connectionClientId(this.#identity.clientId, this.#config.mqtt.clientIdSuffix, this.#lastAttemptAt);
 		this.#setState("MQTT");
 		let options: ConnectOptions;
 		try {
@@ -365,7 +365,7 @@ export class Supervisor {
 			options.password = this.#mintToken();
 		}
 		else if (auth.mode === "password") {
-			const c = this.#credentials ?? this.#loadCredentials();
+			const c = (this.#credentials ??= this.#loadCredentials());
 			options.username = c.username;
 			options.password = c.password;
 		}
@@ -390,7 +390,7 @@ export class Supervisor {
 	#loadCredentials(): Credentials {
 		const stored = this.#persisted.credentials();
 		if (stored) return stored;
-		return { username: this.#config.auth.username || this.#clientId, password: this.#config.auth.password, verified: true };
+		return { username: this.#config.auth.username || this.#identity.clientId, password: this.#config.auth.password, verified: true };
 	}
 
 	/* Client events ------------------------------------------------------------------- */

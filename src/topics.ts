@@ -10,6 +10,7 @@
  */
 
 import type { TopicScheme } from "./settings";
+import { deepFreeze } from "frozen";
 
 export interface TopicIds {
 	homeId: string;
@@ -60,14 +61,14 @@ function underBase(base: string, response: string, subscriptions: [string, Inbou
 	};
 }
 
-const PRESETS: Record<TopicScheme, Preset> = {
+const PRESETS: Record<TopicScheme, Preset> = deepFreeze({
 	smarthome: underBase("smarthome/{homeId}/{deviceId}", "responses", [["commands", "commands"], ["config", "config"]]),
 	tenant: underBase("tenant/{tenantId}/device/{clientId}", "command_response", [["command/#", "commands"], ["config", "config"]]),
 	sensor: {
 		...underBase("{clientId}", "response", [["light/control", "light"], ["commands", "commands"], ["config", "config"]]),
 		values: { temperature: "{clientId}/temperature", humidity: "{clientId}/humidity" },
 	},
-};
+});
 
 /** Replaces {placeholders}; an unknown placeholder is an error rather than a silent literal. */
 export function expandTemplate(template: string, ids: TopicIds): string {

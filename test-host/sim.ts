@@ -14,7 +14,7 @@ import { SimulatedDht, indoorModel, type DhtFaults } from "./adapters/dht-sim";
 import { RecordingLed } from "./adapters/led";
 import { SimulatedSntp } from "./adapters/sntp";
 import { HostSystem, nodeHmac } from "./adapters/system";
-import { SimulatedWiFi } from "./adapters/wifi";
+import { SimulatedWiFi, type MacFrom } from "./adapters/wifi";
 
 export interface SimulatedDeviceOptions {
 	config: DeviceConfig;
@@ -29,6 +29,8 @@ export interface SimulatedDeviceOptions {
 	random: Random;
 	dhtFaults?: DhtFaults;
 	wifiJoinMs?: number;
+	/** When the WiFi driver gives the MAC: "connect" (default, the wifi_ssid= build), "boot" (ssid=) or "never". */
+	macFrom?: MacFrom;
 	/** Called after each boot (the first and after every restart). */
 	onBoot?: (device: Device, boot: number) => void;
 }
@@ -48,7 +50,7 @@ export class SimulatedDevice {
 	constructor(options: SimulatedDeviceOptions) {
 		this.#o = options;
 		const world = options.world;
-		this.wifi = new SimulatedWiFi({ clock: world, mac: options.mac, joinDelayMs: options.wifiJoinMs ?? 1500 });
+		this.wifi = new SimulatedWiFi({ clock: world, mac: options.mac, macFrom: options.macFrom, joinDelayMs: options.wifiJoinMs ?? 1500 });
 		this.sntp = new SimulatedSntp({ clock: world, trueTime: () => world.now() });
 		this.dht = new SimulatedDht({ clock: world, reading: indoorModel(world), faults: options.dhtFaults });
 		this.led = new RecordingLed(() => world.now());
@@ -69,6 +71,7 @@ export class SimulatedDevice {
 	boot(): Device {
 		this.boots++;
 		this.#clock = this.#o.clock();
+		this.wifi.reset();
 		const device = new Device({
 			config: this.#o.config,
 			ports: {

@@ -1,7 +1,7 @@
 /*
  * What the DHT driver needs from its platform: one way to send the start signal and capture the
- * sensor's reply as a train of level durations (Moddable's RMT receiver on the board, a simulated
- * sensor on the host).
+ * sensor's reply as a train of level durations (on the ESP32 this module's native RMT receiver,
+ * dht/esp32/dhtcapture, polled by dht/receiver; a simulated sensor on the host).
  */
 
 export interface Pulses {

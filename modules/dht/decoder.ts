@@ -61,11 +61,12 @@ const MAX_LEAD = 10;
 /** Durations after the preamble: 40 bits of low + high, then the final low. */
 const FRAME = 81;
 
-const RANGE: Record<DhtModel, { tMin: number; tMax: number; hMin: number; hMax: number }> = {
-	dht22: { tMin: -40, tMax: 80, hMin: 0, hMax: 100 },
+/** Frozen, so that a preloaded module keeps them in flash without a RAM slot each. */
+const RANGE: Readonly<Record<DhtModel, Readonly<{ tMin: number; tMax: number; hMin: number; hMax: number }>>> = Object.freeze({
+	dht22: Object.freeze({ tMin: -40, tMax: 80, hMin: 0, hMax: 100 }),
 	// Datasheet 0..50 °C and 5..95 %; newer parts report -20..60 °C, and humidity is accepted as 0..100.
-	dht11: { tMin: -20, tMax: 60, hMin: 0, hMax: 100 },
-};
+	dht11: Object.freeze({ tMin: -20, tMax: 60, hMin: 0, hMax: 100 }),
+});
 
 function fail(error: DecodeErrorCode, detail: string, bytes?: Uint8Array): DecodeFailure {
 	return bytes ? { ok: false, error, detail, bytes } : { ok: false, error, detail };

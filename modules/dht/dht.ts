@@ -50,9 +50,9 @@ export interface DhtConfiguration {
 }
 
 /** Host start pulse in µs: DHT22 needs at least 1 ms, DHT11 at least 18 ms. */
-const START_LOW_US: Record<DhtModel, number> = { dht22: 1100, dht11: 20000 };
+const START_LOW_US: Readonly<Record<DhtModel, number>> = Object.freeze({ dht22: 1100, dht11: 20000 });
 /** Least time between the starts of two reads, in ms. */
-const MIN_INTERVAL_MS: Record<DhtModel, number> = { dht22: 2000, dht11: 1000 };
+const MIN_INTERVAL_MS: Readonly<Record<DhtModel, number>> = Object.freeze({ dht22: 2000, dht11: 1000 });
 /** A capture that has not called back after this long has failed. */
 const CAPTURE_TIMEOUT_MS = 500;
 const ATTEMPTS = 2;

@@ -32,16 +32,19 @@ import {
 	type UnsubscribePacket,
 	type Will,
 } from "mqttclient/packets";
+import { deepFreeze } from "frozen";
 
 export const MAX_REMAINING_LENGTH = 268_435_455;
 
 export class CodecError extends Error {
+	// A field, not an assignment: once modules are preloaded, Error.prototype is frozen and
+	// assigning `this.name` would throw (the "override mistake").
+	override readonly name = "CodecError";
 	/** "malformed" for bad input bytes, "invalid" for a packet object that cannot be encoded. */
 	readonly code: "malformed" | "invalid";
 	constructor(code: "malformed" | "invalid", message: string) {
 		super(message);
 		this.code = code;
-		this.name = "CodecError";
 	}
 }
 
@@ -56,7 +59,7 @@ interface PropertyInfo {
 	repeat?: boolean;
 }
 
-const PROPERTY_LIST: readonly PropertyInfo[] = [
+const PROPERTY_LIST: readonly PropertyInfo[] = deepFreeze([
 	{ id: 0x01, name: "payloadFormatIndicator", kind: "byte" },
 	{ id: 0x02, name: "messageExpiryInterval", kind: "u32" },
 	{ id: 0x03, name: "contentType", kind: "string" },
@@ -84,10 +87,12 @@ const PROPERTY_LIST: readonly PropertyInfo[] = [
 	{ id: 0x28, name: "wildcardSubscriptionAvailable", kind: "byte" },
 	{ id: 0x29, name: "subscriptionIdentifierAvailable", kind: "byte" },
 	{ id: 0x2a, name: "sharedSubscriptionAvailable", kind: "byte" },
-];
+]);
 
-const PROPERTY_BY_ID: (PropertyInfo | undefined)[] = [];
-for (const info of PROPERTY_LIST) PROPERTY_BY_ID[info.id] = info;
+const PROPERTY_BY_ID: readonly (PropertyInfo | undefined)[] = deepFreeze(PROPERTY_LIST.reduce<(PropertyInfo | undefined)[]>((byId, info) => {
+	byId[info.id] = info;
+	return byId;
+}, []));
 
 /* ----------------------------------------------------------------------------------------- */
 /* Writer: runs once without a buffer to measure, once with one to write.                    */

@@ -4,6 +4,7 @@
  */
 
 import type { ProtocolVersion } from "mqttclient/packets";
+import { deepFreeze } from "frozen";
 
 export interface Diagnostic {
 	/** Stable machine code, e.g. "credentials_refused", "session_taken_over", "tcp_refused". */
@@ -31,7 +32,7 @@ export const STATE = Object.freeze({
 	UNAUTHORIZED: 5,
 });
 
-const STATE_NAMES: Record<number, string> = {
+const STATE_NAMES: Record<number, string> = deepFreeze({
 	[-4]: "MQTT_CONNECTION_TIMEOUT",
 	[-3]: "MQTT_CONNECTION_LOST",
 	[-2]: "MQTT_CONNECT_FAILED",
@@ -42,14 +43,14 @@ const STATE_NAMES: Record<number, string> = {
 	3: "MQTT_CONNECT_UNAVAILABLE",
 	4: "MQTT_CONNECT_BAD_CREDENTIALS",
 	5: "MQTT_CONNECT_UNAUTHORIZED",
-};
+});
 
 export function stateName(state: number): string {
 	return STATE_NAMES[state] ?? `state ${state}`;
 }
 
 /** MQTT 5.0 reason code names (section 2.4). */
-const REASON_NAMES: Record<number, string> = {
+const REASON_NAMES: Record<number, string> = deepFreeze({
 	0x00: "Success",
 	0x04: "Disconnect with Will Message",
 	0x10: "No matching subscribers",
@@ -91,16 +92,16 @@ const REASON_NAMES: Record<number, string> = {
 	0xa0: "Maximum connect time",
 	0xa1: "Subscription Identifiers not supported",
 	0xa2: "Wildcard Subscriptions not supported",
-};
+});
 
-const CONNACK_V4_NAMES: Record<number, string> = {
+const CONNACK_V4_NAMES: Record<number, string> = deepFreeze({
 	0: "Connection Accepted",
 	1: "unacceptable protocol version",
 	2: "identifier rejected",
 	3: "server unavailable",
 	4: "bad user name or password",
 	5: "not authorized",
-};
+});
 
 export function reasonName(code: number, version: ProtocolVersion = 5): string {
 	if (version === 4) return CONNACK_V4_NAMES[code] ?? `return code ${code}`;
@@ -121,15 +122,15 @@ interface Entry {
 }
 
 /** Meaning of CONNACK refusals, keyed by 3.1.1 return code or 5.0 reason code. */
-const CONNACK_V4: Record<number, Entry> = {
+const CONNACK_V4: Record<number, Entry> = deepFreeze({
 	1: { code: "protocol_refused", state: STATE.BAD_PROTOCOL, fix: "the broker does not speak this MQTT version: set mqtt.protocolVersion to what the broker supports" },
 	2: { code: "client_id_rejected", state: STATE.BAD_CLIENT_ID, fix: "the broker rejected the client id: use only letters and digits, at most 23 characters for strict brokers" },
 	3: { code: "server_unavailable", state: STATE.UNAVAILABLE, fix: "the broker is up but not accepting connections now; the device will retry with backoff" },
 	4: { code: "credentials_refused", state: STATE.BAD_CREDENTIALS, fix: FIX_CREDENTIALS },
 	5: { code: "credentials_refused", state: STATE.UNAUTHORIZED, fix: FIX_CREDENTIALS },
-};
+});
 
-const CONNACK_V5: Record<number, Entry> = {
+const CONNACK_V5: Record<number, Entry> = deepFreeze({
 	0x84: CONNACK_V4[1],
 	0x85: CONNACK_V4[2],
 	0x86: { code: "credentials_refused", state: STATE.BAD_CREDENTIALS, fix: FIX_CREDENTIALS },
@@ -143,7 +144,7 @@ const CONNACK_V5: Record<number, Entry> = {
 	0x9c: { code: "use_another_server", state: STATE.CONNECT_FAILED, fix: "the broker redirects clients elsewhere: update mqtt.url" },
 	0x9d: { code: "use_another_server", state: STATE.CONNECT_FAILED, fix: "the broker has moved: update mqtt.url" },
 	0x9f: { code: "connection_rate_exceeded", state: STATE.CONNECT_FAILED, fix: "too many connection attempts: raise the backoff floor" },
-};
+});
 
 export function connackDiagnostic(version: ProtocolVersion, rc: number, reasonString?: string): Diagnostic {
 	const entry = (version === 4 ? CONNACK_V4 : CONNACK_V5)[rc] ??
@@ -159,7 +160,7 @@ export function connackDiagnostic(version: ProtocolVersion, rc: number, reasonSt
 	};
 }
 
-const DISCONNECT_V5: Record<number, Entry> = {
+const DISCONNECT_V5: Record<number, Entry> = deepFreeze({
 	0x87: { code: "not_authorized", state: STATE.CONNECTION_LOST, fix: "the broker withdrew authorization (token expired? ACL change?): credentials will be renewed on reconnect" },
 	0x89: { code: "server_busy", state: STATE.CONNECTION_LOST, fix: "the broker is overloaded; the device reconnects with backoff" },
 	0x8b: { code: "server_shutting_down", state: STATE.CONNECTION_LOST, fix: "the broker is restarting; the device reconnects with backoff" },
@@ -173,7 +174,7 @@ const DISCONNECT_V5: Record<number, Entry> = {
 	0x9c: { code: "use_another_server", state: STATE.CONNECTION_LOST, fix: "update mqtt.url" },
 	0x9d: { code: "use_another_server", state: STATE.CONNECTION_LOST, fix: "update mqtt.url" },
 	0xa0: { code: "maximum_connect_time", state: STATE.CONNECTION_LOST, fix: "the broker limits connection time (token expiry?): the device reconnects with fresh credentials" },
-};
+});
 
 export function disconnectDiagnostic(rc: number, reasonString?: string): Diagnostic {
 	const entry = DISCONNECT_V5[rc] ?? { code: rc === 0 ? "server_disconnect" : rc === 0x81 || rc === 0x82 ? "protocol_error" : "server_disconnect", state: STATE.CONNECTION_LOST,
@@ -213,7 +214,7 @@ export function ackDiagnostic(what: string, rc: number, reasonString?: string): 
 /** Failures below MQTT: the transport reports one of these codes. */
 export type TransportErrorCode = "refused" | "dns" | "timeout" | "tls" | "reset" | "unreachable" | "closed" | "io";
 
-const TRANSPORT: Record<TransportErrorCode, Entry & { what: string }> = {
+const TRANSPORT: Record<TransportErrorCode, Entry & { what: string }> = deepFreeze({
 	refused: { code: "tcp_refused", state: STATE.CONNECT_FAILED, what: "TCP connection refused", fix: "nothing listens on that host and port: is the broker running, and is mqtt.url right?" },
 	dns: { code: "dns_failed", state: STATE.CONNECT_FAILED, what: "DNS lookup failed", fix: "the broker's host name did not resolve: check mqtt.url and the network's DNS" },
 	timeout: { code: "connect_timeout", state: STATE.CONNECTION_TIMEOUT, what: "connection timed out", fix: "no answer within the socket timeout: check that the broker is reachable (firewall, address)" },
@@ -222,7 +223,7 @@ const TRANSPORT: Record<TransportErrorCode, Entry & { what: string }> = {
 	unreachable: { code: "network_unreachable", state: STATE.CONNECT_FAILED, what: "network unreachable", fix: "no route to the broker: check WiFi and the broker address" },
 	closed: { code: "connection_lost", state: STATE.CONNECTION_LOST, what: "connection closed by the broker without DISCONNECT", fix: "with MQTT 3.1.1 (and with 5.0 on brokers that send no DISCONNECT 0x8E, such as Mosquitto before 2.0.15) this is how a broker ends a session taken over by another connection with the same client id, or refuses a packet (ACL, size); see the broker's log" },
 	io: { code: "io_error", state: STATE.CONNECTION_LOST, what: "socket error", fix: "the device reconnects with backoff" },
-};
+});
 
 export function transportDiagnostic(code: TransportErrorCode, detail?: string): Diagnostic {
 	const entry = TRANSPORT[code] ?? TRANSPORT.io;

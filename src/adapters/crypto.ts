@@ -22,7 +22,7 @@ export const moddableHmac: HmacSha256 = (key, data) => {
 	return new Uint8Array(hmac.process(exactBuffer(data)));
 };
 
-export const moddableRandom: Random = {
+export const moddableRandom: Random = Object.freeze({
 	float() {
 		const bytes = new Uint8Array(RNG.get(4));
 		return (((bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3]) >>> 0) / 4294967296;
@@ -30,4 +30,4 @@ export const moddableRandom: Random = {
 	bytes(length) {
 		return length > 0 ? new Uint8Array(RNG.get(length)) : new Uint8Array(0);
 	},
-};
+});

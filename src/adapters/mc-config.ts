@@ -89,8 +89,8 @@ export function deviceSettings(mc: Config): { input: Record<string, unknown>; er
 /* Board                                                                                       */
 
 export interface Board {
-	/** DHT data line, or undefined when not configured. */
-	dht: { pin: number; rmtChannel: number } | undefined;
+	/** DHT data line, or undefined when not configured. (The RMT channel is the driver's choice.) */
+	dht: { pin: number } | undefined;
 	led:
 		| { kind: "neopixel"; pin: number; color: [number, number, number]; brightness: number }
 		| { kind: "gpio"; pin: number; activeLow: boolean }
@@ -126,10 +126,7 @@ export function board(mc: Config): { board: Board; errors: string[] } {
 	const dht = isObject(pins.dht) ? pins.dht : undefined;
 	if (dht && dht.pin !== undefined && dht.pin !== -1) {
 		const pin = gpio(dht.pin, "pins.dht.pin", errors);
-		const channel = dht.rmtChannel;
-		if (typeof channel !== "number" || !Number.isInteger(channel) || channel < 0 || channel > 7)
-			errors.push(`pins.dht.rmtChannel: must be an RMT channel from 0 to 7 (4 to 7 on the ESP32-S3) (got ${JSON.stringify(channel)})`);
-		else if (pin !== undefined) result.dht = { pin, rmtChannel: channel };
+		if (pin !== undefined) result.dht = { pin };
 	}
 
 	const led = isObject(pins.led) ? pins.led : {};

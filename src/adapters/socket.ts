@@ -21,32 +21,41 @@
  * if an SDK's SecureSocket does not expose its TCP socket, such failures show as "refused" too.
  * After the connection is up, -1 is "closed" and -2 is "io".
  *
- * The CA (tls.ca) is PEM text, or the name of a resource built into the firmware (e.g. "ca.der",
- * DER or PEM inside; see certs/ in the README). Without a CA no certificate is passed and Moddable
- * looks for the issuer among the CA certificates built into the firmware.
+ * TLS comes from a `TlsSockets` (src/adapters/tls.ts: SecureSocket) passed in by the board; a board
+ * without one (the Linux target) refuses mqtts:// with a "tls" failure that says so.
+ *
+ * Ports of the SDK differ; what works on all of them:
+ * - The dictionary names the peer with `host` (an IP address or a name). The Linux port accepts only
+ *   `host`; lwIP accepts both.
+ * - A socket is never closed from inside its own -1/-2 callback: the Linux port has already freed it
+ *   when the callback returns, and a close() there frees it twice. The close is deferred by a turn
+ *   (on Linux it then throws "close on closed socket", which is expected and ignored).
+ * - On Linux a refused connection is reported as "connected", and the first write throws: that is
+ *   reported as an io failure.
  */
 
 import type { TransportErrorCode } from "mqttclient/diagnostics";
 import type { Transport, TransportEvents, TransportFactory, TransportOptions } from "mqttclient/transport";
 import Net from "net";
-import Resource from "Resource";
-import SecureSocket from "securesocket";
 import { Socket } from "socket";
 import Timer from "timer";
-import { isPem, pemToDer } from "./pem";
 
 /** The classic socket API as documented (the typings lack some of these forms). */
-interface ClassicSocket {
+export interface ClassicSocket {
 	callback: ((message: number, value?: number) => void) | undefined;
 	read(type: typeof ArrayBuffer): ArrayBuffer;
 	write(): number;
 	write(data: ArrayBuffer): void;
 	close(): void;
 }
-type Dictionary = Record<string, unknown>;
+export type Dictionary = Record<string, unknown>;
+
+/** Opens TLS connections: the socket (with its inner TCP socket, when exposed), or why it cannot. */
+export interface TlsSockets {
+	open(dictionary: Dictionary, options: { serverName: string; ca: string | undefined }): (ClassicSocket & { sock?: ClassicSocket }) | string;
+}
 
 const TcpSocket = Socket as unknown as new (dictionary: Dictionary) => ClassicSocket;
-const TlsSocket = SecureSocket as unknown as new (dictionary: Dictionary) => ClassicSocket & { sock?: ClassicSocket };
 const net = Net as unknown as { resolve(host: string, callback: (name: string, address?: string) => void): void };
 const timers = Timer as unknown as { set(callback: () => void, interval: number): unknown };
 
@@ -56,24 +65,28 @@ const WRITABLE = 3;
 const DISCONNECTED = -1;
 const ERROR = -2;
 
-const TLS_1_2 = 0x303;
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
-export const moddableTcp: TransportFactory = (options, events) => new Connection(options, events);
+/** The TransportFactory over the classic socket; TLS through `tls` when the board has it. */
+export function moddableTcp(tls?: TlsSockets): TransportFactory {
+	return (options, events) => new Connection(options, events, tls);
+}
 
 type State = "starting" | "connecting" | "open" | "closed";
 
 class Connection implements Transport {
 	readonly #options: TransportOptions;
 	readonly #events: TransportEvents;
+	readonly #tls: TlsSockets | undefined;
 	#socket: ClassicSocket | undefined;
 	#state: State = "starting";
 	/** TLS only: the TCP connection under the handshake was made. */
 	#tcpUp = false;
 
-	constructor(options: TransportOptions, events: TransportEvents) {
+	constructor(options: TransportOptions, events: TransportEvents, tls: TlsSockets | undefined) {
 		this.#options = options;
 		this.#events = events;
+		this.#tls = tls;
 		timers.set(() => this.#start(), 0);
 	}
 
@@ -126,27 +139,27 @@ class Connection implements Transport {
 
 	#open(address: string | undefined): void {
 		const { host, port, tls } = this.#options;
-		const dictionary: Dictionary = address ? { address, port, noDelay: true } : { host, port, noDelay: true };
+		const dictionary: Dictionary = { host: address ?? host, port, noDelay: true };
 		this.#state = "connecting";
 		let socket: ClassicSocket;
 		if (tls) {
-			const certificate = loadCertificate(tls.ca);
-			if (typeof certificate === "string") {
-				this.#fail("tls", certificate);
+			if (!this.#tls) {
+				this.#fail("tls", "this build has no TLS: use mqtt://");
 				return;
 			}
-			const secure: Dictionary = { protocolVersion: TLS_1_2, tls_server_name: tls.serverName || host };
-			if (certificate) secure.certificate = certificate;
-			dictionary.secure = secure;
+			let secureSocket: ReturnType<TlsSockets["open"]>;
 			try {
-				const secureSocket = new TlsSocket(dictionary);
-				this.#watchTcp(secureSocket.sock);
-				socket = secureSocket;
+				secureSocket = this.#tls.open(dictionary, { serverName: tls.serverName || host, ca: tls.ca });
 			}
 			catch (e) {
-				this.#fail("tls", `cannot start TLS: ${String(e)}`);
+				secureSocket = `cannot start TLS: ${String(e)}`;
+			}
+			if (typeof secureSocket === "string") {
+				this.#fail("tls", secureSocket);
 				return;
 			}
+			this.#watchTcp(secureSocket.sock);
+			socket = secureSocket;
 		}
 		else {
 			try {
@@ -227,40 +240,20 @@ class Connection implements Transport {
 		if (!socket) return;
 		// A no-op rather than undefined: a message already on its way must find a function.
 		socket.callback = () => {};
-		try {
-			socket.close();
-		}
-		catch {
-			// Already closed by the SDK after -1/-2.
-		}
+		// Never inside the socket's own callback (see the top of this file): on the next turn.
+		timers.set(() => {
+			try {
+				socket.close();
+			}
+			catch {
+				// Already closed by the SDK after -1/-2.
+			}
+		}, 0);
 	}
 }
 
 /** The bytes as an ArrayBuffer of exactly their length (the socket writes whole buffers). */
-function exactBuffer(bytes: Uint8Array): ArrayBuffer {
+export function exactBuffer(bytes: Uint8Array): ArrayBuffer {
 	if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes.buffer as ArrayBuffer;
 	return bytes.slice().buffer as ArrayBuffer;
-}
-
-/**
- * The CA for SecureSocket: DER bytes (an ArrayBuffer, or the resource itself, which lives in
- * flash), undefined for none, or the reason it cannot be used.
- */
-function loadCertificate(ca: string | undefined): ArrayBuffer | HostBuffer | undefined | string {
-	if (!ca) return undefined;
-	if (isPem(ca)) {
-		const der = pemToDer(ca);
-		return der ? exactBuffer(der) : "mqtt.ca holds PEM text without a readable certificate";
-	}
-	try {
-		if (!Resource.exists(ca)) return `CA certificate resource "${ca}" is not in the firmware: put the file in certs/ and build again`;
-		const resource = new Resource(ca);
-		const head = String.fromArrayBuffer(resource.slice(0, Math.min(10, resource.byteLength)));
-		if (!head.startsWith("-----BEGIN")) return resource;
-		const der = pemToDer(String.fromArrayBuffer(resource.slice(0)));
-		return der ? exactBuffer(der) : `CA certificate resource "${ca}" holds PEM text without a readable certificate`;
-	}
-	catch (e) {
-		return `cannot read CA certificate resource "${ca}": ${String(e)}`;
-	}
 }

@@ -1,13 +1,22 @@
 /*
  * A simulated WiFi station: joins after a delay when the access point is up and the password is
  * right, drops and recovers on demand, reports RSSI and the MAC.
+ *
+ * Like the ESP32's driver it has no MAC until it is initialised: by default the first connect()
+ * starts it (the `wifi_ssid=` build, where the firmware joins by itself); `macFrom: "boot"` models
+ * the `ssid=` build (the SDK joined before main ran) and "never" a driver that gives none.
  */
 
 import type { WiFi, WiFiEvents } from "../../src/ports";
 
+/** When the driver gives the MAC: at boot, from the first connect(), or never. */
+export type MacFrom = "boot" | "connect" | "never";
+
 export interface SimulatedWiFiOptions {
 	clock: { set(callback: () => void, ms: number): unknown; clear(handle: unknown): void };
 	mac: string;
+	/** Default "connect". */
+	macFrom?: MacFrom;
 	/** Default 1500 ms. */
 	joinDelayMs?: number;
 	ip?: string;
@@ -22,19 +31,30 @@ export class SimulatedWiFi implements WiFi {
 	#joinTimer: unknown;
 	#connected = false;
 	#apUp = true;
+	#initialised: boolean;
 	joins = 0;
 	rssiValue: number;
+	/** Tests may change it, e.g. from "never" to "connect" (a driver that starts late). */
+	macFrom: MacFrom;
 
 	constructor(options: SimulatedWiFiOptions) {
 		this.#o = options;
 		this.rssiValue = options.rssi ?? -58;
+		this.macFrom = options.macFrom ?? "connect";
+		this.#initialised = this.macFrom === "boot";
 	}
 
 	get connected(): boolean {
 		return this.#connected;
 	}
 
+	/** Whether the driver has started (and so has a MAC, unless it is broken). */
+	get initialised(): boolean {
+		return this.#initialised;
+	}
+
 	connect(options: { ssid: string; password: string }, events: WiFiEvents): void {
+		this.#initialised = true;
 		this.#events = events;
 		if (this.#joinTimer !== undefined) this.#o.clock.clear(this.#joinTimer);
 		this.joins++;
@@ -57,8 +77,15 @@ export class SimulatedWiFi implements WiFi {
 		return this.#connected ? this.rssiValue : undefined;
 	}
 
-	mac(): string {
-		return this.#o.mac;
+	mac(): string | undefined {
+		return this.#initialised && this.macFrom !== "never" ? this.#o.mac : undefined;
+	}
+
+	/** The board boots (again): the driver starts down (up on the ssid= build); the access point is left as it is. */
+	reset(): void {
+		this.disconnect();
+		this.#events = undefined;
+		this.#initialised = this.macFrom === "boot";
 	}
 
 	/** The access point goes away (or comes back); a connected station loses the link. */

@@ -28,7 +28,7 @@ const PLATFORM = "esp32/esp32s3";
 
 /** Modules the SDK provides (as the manifests include them) that the adapters may import. */
 const MODDABLE_MODULES = new Set([
-	"timer", "time", "wifi", "net", "sntp", "socket", "securesocket", "preference", "pins/digital", "pins/rmt",
+	"timer", "time", "wifi", "net", "sntp", "socket", "securesocket", "preference", "pins/digital", "system",
 	"neopixel", "crypt", "hmac", "rng", "instrumentation", "Resource", "mc/config", "mc/ffi", "microseconds", "debug",
 ]);
 
@@ -91,6 +91,7 @@ function loadManifests(): Manifest[] {
 }
 
 function stem(name: string): string {
+	if (name.endsWith(".d.ts")) return name.slice(0, -5);
 	const dot = name.lastIndexOf(".");
 	return dot > 0 ? name.slice(0, dot) : name;
 }
@@ -114,8 +115,12 @@ function matchSource(dir: string, source: string): { file: string; name: string 
 	return out;
 }
 
-/** The local .ts modules the manifests list, with their specifiers (the SDK's own sources are skipped). */
-function listModules(manifests: Manifest[]): Listed[] {
+/**
+ * The local .ts modules the manifests list, with their specifiers (the SDK's own sources are
+ * skipped); with `declarations`, the .d.ts files that type local JavaScript modules (host-function
+ * bindings beside their C files), which mcconfig maps to their specifiers the same way.
+ */
+function listModules(manifests: Manifest[], declarations = false): Listed[] {
 	const blocks = manifests.flatMap((m) => [m.json.modules, m.platform?.modules].filter(Boolean).map((modules) => ({ dir: m.dir, modules: modules as Json })));
 	const excluded = new Set<string>();
 	for (const { dir, modules } of blocks) {
@@ -130,7 +135,7 @@ function listModules(manifests: Manifest[]): Listed[] {
 			for (const source of asArray(sources)) {
 				if (typeof source !== "string" || source.startsWith("$(")) continue;
 				for (const m of matchSource(dir, source)) {
-					if (!m.file.endsWith(".ts") || m.file.endsWith(".d.ts") || excluded.has(m.file) || seen.has(m.file)) continue;
+					if (!m.file.endsWith(".ts") || m.file.endsWith(".d.ts") !== declarations || excluded.has(m.file) || seen.has(m.file)) continue;
 					seen.add(m.file);
 					listed.push({ specifier: star >= 0 ? target.slice(0, star) + m.name : target, file: m.file });
 				}
@@ -154,6 +159,7 @@ function sourceFiles(): string[] {
 	};
 	walk(path.join(ROOT, "src"));
 	walk(path.join(ROOT, "modules"));
+	walk(path.join(ROOT, "platforms/esp32s3"));
 	return out.sort();
 }
 
@@ -195,6 +201,7 @@ function mergedConfig(manifests: Manifest[]): Json {
 
 const manifests = loadManifests();
 const listed = listModules(manifests);
+const declared = listModules(manifests, true);
 const bySpecifier = new Map(listed.map((l) => [l.specifier, l]));
 const byFile = new Map(listed.map((l) => [l.file, l]));
 
@@ -233,17 +240,17 @@ test("imports resolve to listed specifiers, and XS and TypeScript resolve them t
 				if (!target) problems.push(`${rel(file)}: "${imported}" is "${resolveSpecifier(specifier, imported)}" for XS, which no manifest lists`);
 				else if (target.file !== onDisk) problems.push(`${rel(file)}: "${imported}" is ${rel(target.file)} for XS but ${rel(onDisk)} for TypeScript`);
 			}
-			else if (!bySpecifier.has(imported) && !MODDABLE_MODULES.has(imported)) problems.push(`${rel(file)}: "${imported}" is neither a listed module nor a known Moddable module`);
+			else if (!bySpecifier.has(imported) && !MODDABLE_MODULES.has(imported) && !declared.some((d) => d.specifier === imported)) problems.push(`${rel(file)}: "${imported}" is neither a listed module nor a known Moddable module`);
 		}
 	}
 	t.deepEqual(problems, []);
 });
 
-test("only src/main.ts and src/adapters/ import Moddable modules", (t) => {
+test("only src/main.ts, src/adapters/ and the boards import Moddable modules", (t) => {
 	const offenders: string[] = [];
 	for (const file of sourceFiles()) {
 		const r = rel(file);
-		if (r === "src/main.ts" || r.startsWith("src/adapters/")) continue;
+		if (r === "src/main.ts" || r.startsWith("src/adapters/") || r.startsWith("platforms/")) continue;
 		for (const imported of importsOf(file)) if (MODDABLE_MODULES.has(imported)) offenders.push(`${r} imports "${imported}"`);
 	}
 	t.deepEqual(offenders, []);
@@ -266,7 +273,7 @@ test("no Moddable SDK copyright header in the repository", (t) => {
 	t.deepEqual(hits, []);
 });
 
-test("the ESP32-S3 build includes the board manifest with the RMT and NeoPixel drivers", (t) => {
+test("the ESP32-S3 build includes the board manifest: NeoPixel, the native DHT receiver, no legacy RMT driver", (t) => {
 	const root = readJson(path.join(ROOT, "manifest.json"));
 	const block = matchPlatform(root.platforms as Json, PLATFORM);
 	t.is(block?.include, "./platforms/esp32s3/manifest.json");
@@ -276,8 +283,11 @@ test("the ESP32-S3 build includes the board manifest with the RMT and NeoPixel d
 	const board = manifests.find((m) => rel(m.file) === "platforms/esp32s3/manifest.json");
 	t.truthy(board, "platforms/esp32s3/manifest.json is included for esp32/esp32s3");
 	const includes = asArray(board?.json.include);
-	t.true(includes.includes("$(MODDABLE)/modules/pins/rmt/manifest.json"));
+	t.false(includes.includes("$(MODDABLE)/modules/pins/rmt/manifest.json"), "pins/rmt (legacy RMT driver) is refused by SDK 8.2 and aborts beside NeoPixel");
 	t.true(includes.includes("$(MODDABLE)/modules/drivers/neopixel/manifest.json"));
+	t.true(includes.includes("$(MODDABLE)/modules/io/manifest.json"), "System.restart() comes from modules/io/system");
+	t.is(bySpecifier.get("board")?.file, path.join(ROOT, "platforms/esp32s3/board.ts"));
+	t.truthy(declared.find((d) => d.specifier === "dht/esp32/dhtcapture"), "the native DHT receiver is listed for esp32");
 	t.is((mergedConfig(manifests).led as Json | undefined)?.rainbow, false, "the target's LED rainbow is off");
 });
 
@@ -295,7 +305,7 @@ test("every mc/config key the entry point reads has a default, and the defaults 
 	t.deepEqual(validateConfig(settings.input, defaultConfig(), { coerceStrings: true }).errors, []);
 	const pins = board(config);
 	t.deepEqual(pins.errors, []);
-	t.deepEqual(pins.board.dht, { pin: 4, rmtChannel: 4 });
+	t.deepEqual(pins.board.dht, { pin: 4 });
 	t.like(pins.board.led, { kind: "neopixel", pin: 48 });
 	t.is(pins.board.power, undefined);
 });
@@ -338,6 +348,7 @@ test("the TypeScript step mcconfig runs compiles", (t) => {
 			}
 		}
 		for (const l of listed) paths[l.specifier] = [l.file.slice(0, -3)];
+		for (const d of declared) paths[d.specifier] = [d.file.slice(0, -5)];
 
 		const root = readJson(path.join(ROOT, "manifest.json"));
 		const environment: Record<string, string> = { MODDABLE: sdk, SENSOR_FIRMWARE_DIR: path.resolve(ROOT, ((root.build as Json).SENSOR_FIRMWARE_DIR as string)) };

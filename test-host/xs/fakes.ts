@@ -17,22 +17,29 @@ export interface FakeWiFiOptions {
 	clock: VirtualClock;
 	network: FakeNetwork;
 	mac: string;
+	/** The driver is up at boot (the `ssid=` build); otherwise it has no MAC until the first connect(). */
+	macAtBoot: boolean;
 	joinMs: number;
 	ip: string;
 	rssi: number;
 }
 
-/** Joins `joinMs` after connect() while the access point is up; the script drops and restores the AP. */
+/**
+ * Joins `joinMs` after connect() while the access point is up; the script drops and restores the AP.
+ * Gives its MAC once the driver is up: at boot, or from the first connect().
+ */
 export class FakeWiFi implements WiFi {
 	readonly #o: FakeWiFiOptions;
 	#events: WiFiEvents | undefined;
 	#join: unknown;
 	#connected = false;
 	#apUp = true;
+	#initialised: boolean;
 	joins = 0;
 
 	constructor(options: FakeWiFiOptions) {
 		this.#o = options;
+		this.#initialised = options.macAtBoot;
 	}
 
 	get connected(): boolean {
@@ -40,6 +47,7 @@ export class FakeWiFi implements WiFi {
 	}
 
 	connect(options: { ssid: string; password: string }, events: WiFiEvents): void {
+		this.#initialised = true;
 		this.#events = events;
 		this.#cancelJoin();
 		this.joins++;
@@ -65,8 +73,8 @@ export class FakeWiFi implements WiFi {
 		return this.#connected ? this.#o.rssi : undefined;
 	}
 
-	mac(): string {
-		return this.#o.mac;
+	mac(): string | undefined {
+		return this.#initialised ? this.#o.mac : undefined;
 	}
 
 	/** The access point goes away: a connected station loses the link at once. */

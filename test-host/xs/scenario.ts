@@ -249,7 +249,8 @@ export function run(): Summary {
 	const clock = new VirtualClock(s.epochMs);
 	const broker = new FakeBroker({ clock, hmac: hmacSha256, jwtSecret: s.jwt.secret, jwtIssuer: s.jwt.issuer, jwtAudience: s.jwt.audience });
 	const network = new FakeNetwork({ clock, broker, host: s.broker.host, port: s.broker.port, delayMs: s.netDelayMs });
-	const wifi = new FakeWiFi({ clock, network, mac: s.mac, joinMs: s.wifiJoinMs, ip: "192.168.4.23", rssi: -58 });
+	// The ssid= build: the driver is up at boot, so device.boot already names the client id.
+	const wifi = new FakeWiFi({ clock, network, mac: s.mac, macAtBoot: true, joinMs: s.wifiJoinMs, ip: "192.168.4.23", rssi: -58 });
 	const sntp = new FakeSntp(clock, () => wifi.connected, s.sntpDelayMs);
 	const dht = new FakeDhtCapture(clock, s.readings, s.dhtLatencyMs);
 	const led = new RecordingOutput(() => clock.now());

@@ -10,16 +10,21 @@
  *   closed), the supervisor decides when to try again. Moddable's ESP32 driver also retries a
  *   failed join a few times on its own; a join it completes in the meantime is picked up by the
  *   supervisor's next connect() through the "already up" path.
- * - Moddable gives a reason only for a rejected password (-1); other values are passed through
- *   with the ESP-IDF reason names, in case the SDK reports them.
+ * - What Moddable's ESP32 driver sends: "connect", "gotIP" and "disconnect" (also "start" and the
+ *   access-point messages, which a station ignores); never "lostIP", a lost link is a "disconnect".
+ *   The disconnect value is -1 once the password has been rejected during the current join (4-way
+ *   handshake or MIC failure) and 0 otherwise: the only reason it can tell.
+ * - mac() is undefined until the WiFi driver is initialised: Net.get("MAC") has no interface to
+ *   ask before. The SDK's setup/network initialises it on the `ssid=` build; on `wifi_ssid=` the
+ *   first connect() does (new WiFi with a network starts the driver).
  */
 
 import Net from "net";
 import Timer from "timer";
 import WiFi from "wifi";
-import type { WiFi as WiFiPort, WiFiEvents } from "../ports";
+import type { WiFi as WiFiPort, WiFiEvents } from "../../ports";
 
-type Message = "connect" | "gotIP" | "disconnect" | "lostIP" | string;
+type Message = "connect" | "gotIP" | "disconnect" | string;
 
 /** What this adapter relies on (the published typings omit the callback's second argument). */
 interface Monitor {
@@ -33,19 +38,6 @@ interface WiFiClass {
 const WiFiStation = WiFi as unknown as WiFiClass;
 const timers = Timer as unknown as { set(callback: () => void, interval: number): unknown };
 const net = Net as unknown as { get(what: string): unknown };
-
-/** ESP-IDF wifi_err_reason_t values that explain themselves. */
-const REASONS: Record<number, string> = {
-	2: "authentication expired",
-	8: "left the network",
-	15: "password rejected (4-way handshake timeout)",
-	200: "access point lost (beacon timeout)",
-	201: "network not found",
-	202: "authentication failed",
-	203: "association failed",
-	204: "handshake timeout (wrong password?)",
-	205: "connection failed",
-};
 
 function text(value: unknown): string | undefined {
 	return typeof value === "string" && value.length ? value : undefined;
@@ -99,8 +91,8 @@ export class ModdableWiFi implements WiFiPort {
 		return typeof rssi === "number" && rssi < 0 ? rssi : undefined;
 	}
 
-	mac(): string {
-		return text(net.get("MAC")) ?? "";
+	mac(): string | undefined {
+		return text(net.get("MAC"));
 	}
 
 	#watch(attempt: number, events: WiFiEvents, join: { ssid: string; password: string } | undefined, up: boolean): void {
@@ -112,7 +104,7 @@ export class ModdableWiFi implements WiFiPort {
 				connected = true;
 				events.onConnected(text(net.get("IP")) ?? "");
 			}
-			else if (message === "disconnect" || message === "lostIP") {
+			else if (message === "disconnect") {
 				const wasConnected = connected;
 				this.#attempt++;
 				this.#stop();
@@ -135,7 +127,5 @@ export class ModdableWiFi implements WiFiPort {
 
 function reason(value: number | undefined, wasConnected: boolean): string {
 	if (value === -1) return "password rejected";
-	if (typeof value === "number" && REASONS[value]) return REASONS[value];
-	const base = wasConnected ? "connection lost" : "could not join (network not found, out of range or refused)";
-	return typeof value === "number" && value > 0 ? `${base} (reason ${value})` : base;
+	return wasConnected ? "connection lost" : "could not join (network not found, out of range or refused)";
 }

@@ -8,7 +8,7 @@
  */
 
 import NeoPixel from "neopixel";
-import type { DigitalOutput } from "../ports";
+import type { DigitalOutput } from "../../ports";
 
 export interface NeoPixelLedOptions {
 	pin: number;

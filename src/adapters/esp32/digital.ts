@@ -5,7 +5,7 @@
  */
 
 import Digital from "pins/digital";
-import type { DigitalOutput } from "../ports";
+import type { DigitalOutput } from "../../ports";
 
 export interface DigitalPinOptions {
 	pin: number;
