@@ -1,6 +1,6 @@
 /*
- * `npm run check:native [-- file.c ...]`: compiles the project's C files (every *.c outside
- * node_modules, or the files named) with the host C compiler in syntax-only mode, against ESP-IDF's
+ * `npm run check:native [-- file.c ...]`: compiles the project's ESP32 C files (every *.c outside
+ * node_modules and platforms/linux/, or the files named) with the host C compiler in syntax-only mode, against ESP-IDF's
  * headers for the ESP32-S3 ($IDF_PATH) and Moddable's XS headers ($MODDABLE), the way mcconfig
  * compiles a module's C file for esp32/esp32s3. No ESP32 toolchain is needed, and nothing is built.
  *
@@ -244,7 +244,10 @@ function main(): number {
 	const cc = findCompiler();
 
 	const args = process.argv.slice(2);
-	const files = (args.length ? args.map((f) => path.resolve(f)) : walk(ROOT, (n) => n.endsWith(".c"))).sort();
+	// platforms/linux/ holds the Linux target's host process, compiled by gcc in every Linux build
+	// (npm run check:device); everything else is ESP32 code.
+	const linux = path.join(ROOT, "platforms", "linux") + path.sep;
+	const files = (args.length ? args.map((f) => path.resolve(f)) : walk(ROOT, (n) => n.endsWith(".c")).filter((f) => !f.startsWith(linux))).sort();
 	for (const file of files) if (!existsSync(file)) fail(`${file} does not exist.`);
 	if (!files.length) {
 		console.log("check:native: no C files in the project.");

@@ -1,12 +1,17 @@
 /*
- * The host simulator: `npm start [-- flags]`.
+ * The host simulator: `npm start [-- flags]`, and the Linux XS target: `npm run device:linux [-- flags]`.
  *
- * Runs one simulated ESP32-S3 sensor node (the same Device the board runs) on the real clock and
- * real TCP. Without --broker it also starts an embedded broker (aedes, verifying the device's JWT
- * as EMQX does) and a backend client that prints what arrives and sends the device a SET_POWER.
+ * Runs one sensor node on the real clock and real TCP: by default the same Device the board runs,
+ * in this Node process with host adapters; with --target linux the firmware itself, built by
+ * mcconfig for Moddable's Linux runtime (real XS, the SDK's sockets, timers, SNTP, preferences,
+ * crypt; see test-host/linux-target.ts). Without --broker it also starts an embedded broker (aedes,
+ * verifying the device's JWT as EMQX does) and a backend client that prints what arrives and sends
+ * the device a SET_POWER.
  */
 
 import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import mqtt from "mqtt";
 import { formatHuman, formatJson } from "../src/events";
 import { clientIdFromMac, normalizeMac } from "../src/identity";
@@ -17,6 +22,7 @@ import { FileStore, MemoryStore } from "./adapters/store";
 import { cryptoRandom, type LogFormat } from "./adapters/system";
 import { nodeTcp } from "./adapters/tcp";
 import { EmbeddedBroker, type BrokerAuth } from "./brokers/embedded";
+import { LinuxDevice, SdkMissing, buildLinuxTarget, startLocalSntp } from "./linux-target";
 import { SimulatedDevice } from "./sim";
 
 const HELP = `Usage: npm start -- [options]
@@ -43,6 +49,8 @@ embedded MQTT broker (verifying the device's JWT as EMQX does) and a backend cli
   --log FORMAT               human | json (default human)
   --config FILE              JSON with the device configuration schema (see README)
   --data-dir DIR             keep the device's preferences in DIR (default: in memory)
+  --target sim|linux         sim: the logic in this process (default); linux: the firmware built
+                             by mcconfig for Moddable's Linux target (needs $MODDABLE; see README)
   --help                     this text
 `;
 
@@ -54,6 +62,7 @@ interface Options {
 	log: LogFormat;
 	configFile?: string;
 	dataDir?: string;
+	target: "sim" | "linux";
 	mac: string;
 	overrides: { path: string[]; value: unknown }[];
 }
@@ -87,6 +96,7 @@ const FLAGS: Record<string, Flag> = {
 	"--log": { kind: "enum", values: ["human", "json"], apply: (o, v) => { o.log = v as LogFormat; } },
 	"--config": { kind: "file", apply: (o, v) => { o.configFile = v as string; } },
 	"--data-dir": { kind: "string", apply: (o, v) => { o.dataDir = v as string; } },
+	"--target": { kind: "enum", values: ["sim", "linux"], apply: (o, v) => { o.target = v as Options["target"]; } },
 	"--help": { kind: "flag" },
 };
 
@@ -123,7 +133,7 @@ function parseValue(name: string, flag: Flag, raw: string | undefined): unknown 
 }
 
 export function parseArgs(argv: string[]): Options | "help" {
-	const o: Options = { log: "human", mac: "24:6F:28:8E:A4:0C", overrides: [] };
+	const o: Options = { log: "human", target: "sim", mac: "24:6F:28:8E:A4:0C", overrides: [] };
 	for (let i = 0; i < argv.length; i++) {
 		const arg = argv[i];
 		const eq = arg.indexOf("=");
@@ -228,6 +238,7 @@ async function main(): Promise<number> {
 	const o = options;
 	let config: DeviceConfig;
 	try {
+		if (o.target === "linux" && o.log === "json") throw new UsageError("--log json: the Linux target prints the serial monitor's lines; use --target sim for JSON events");
 		config = buildConfig(o, undefined);
 	}
 	catch (e) {
@@ -250,20 +261,14 @@ async function main(): Promise<number> {
 	}
 	const clientId = clientIdFromMac(o.mac, config.mqtt.clientIdPrefix);
 	if (broker) backend = await startBackend(config.mqtt.url, backendPassword, config, clientId, out);
-	const sim = new SimulatedDevice({
-		config,
-		mac: o.mac,
-		clock: () => new RealClock(),
-		world: realWorldClock,
-		tcp: nodeTcp,
-		store: o.dataDir ? new FileStore(o.dataDir) : new MemoryStore(),
-		log: (record) => out.write(record),
-		random: cryptoRandom,
-		wifiJoinMs: 800,
-	});
-	sim.boot();
+	const device = o.target === "linux" ? await startLinux(o, config, out) : startSim(o, config, out);
+	if (!device) {
+		await backend?.endAsync();
+		await broker?.close();
+		return 1;
+	}
 	const stop = async (): Promise<void> => {
-		await sim.shutdown();
+		await device.shutdown();
 		await backend?.endAsync();
 		await broker?.close();
 	};
@@ -277,8 +282,75 @@ async function main(): Promise<number> {
 		if (o.duration) setTimeout(finish, o.duration * 1000);
 		process.once("SIGINT", finish);
 		process.once("SIGTERM", finish);
+		device.exited?.then(finish);
 	});
 	return 0;
+}
+
+interface Running {
+	shutdown(): Promise<unknown>;
+	/** Resolves if the device ends by itself (the Linux target's process). */
+	exited?: Promise<unknown>;
+}
+
+function startSim(o: Options, config: DeviceConfig, out: Output): Running {
+	const sim = new SimulatedDevice({
+		config,
+		mac: o.mac,
+		clock: () => new RealClock(),
+		world: realWorldClock,
+		tcp: nodeTcp,
+		store: o.dataDir ? new FileStore(o.dataDir) : new MemoryStore(),
+		log: (record) => out.write(record),
+		random: cryptoRandom,
+		wifiJoinMs: 800,
+	});
+	sim.boot();
+	return { shutdown: () => sim.shutdown() };
+}
+
+/** Builds the firmware for the Linux target and runs it; undefined (after saying why) when it cannot. */
+async function startLinux(o: Options, config: DeviceConfig, out: Output): Promise<Running | undefined> {
+	out.say("info", "linux.build", {}, "🔧 Building the firmware for Moddable's Linux target (mcconfig -m -i -p x-cli-lin)...");
+	let build: ReturnType<typeof buildLinuxTarget>;
+	try {
+		build = buildLinuxTarget();
+	}
+	catch (e) {
+		if (!(e instanceof SdkMissing)) throw e;
+		process.stderr.write(`error: ${e.message}\n`);
+		return undefined;
+	}
+	if (!build.ok) {
+		process.stderr.write(`${build.output.split("\n").slice(-30).join("\n")}\nerror: the Linux build failed (above)\n`);
+		return undefined;
+	}
+	const sntp = await startLocalSntp();
+	if (sntp) config = { ...config, time: { ...config.time, servers: ["127.0.0.1"] } };
+	else out.say("warn", "linux.sntp", {}, "⚠️  Cannot serve SNTP on 127.0.0.1:123 (needs root): the firmware asks the configured NTP servers");
+	const dataDir = o.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "sensor-linux-"));
+	fs.mkdirSync(dataDir, { recursive: true });
+	const device = new LinuxDevice({
+		binary: build.binary,
+		config: {
+			device: config,
+			sensor: config.sensor.model,
+			file: { root: `${dataDir}/` },
+			linux: { mac: o.mac, ip: "127.0.0.1", ssid: "", password: "", joinMs: 200, rssi: -55, memorySampleMs: 0 },
+		},
+		onLine: (line) => process.stdout.write(`${line}\n`),
+		onExit: (code, rebooting) => {
+			if (rebooting) out.say("warn", "linux.reboot", { code }, "🔁 The firmware restarted itself: starting it again (as the board's reset would)");
+		},
+	});
+	device.start();
+	return {
+		shutdown: async () => {
+			await device.stop();
+			sntp?.close();
+		},
+		exited: device.exited,
+	};
 }
 
 main().then(

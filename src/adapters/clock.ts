@@ -47,9 +47,10 @@ export class ModdableClock implements Clock {
 	#elapsed: number;
 
 	constructor() {
-		const ticks = time.ticks;
-		this.#last = ticks;
-		this.#elapsed = ticks >>> 0;
+		// Counted from here: on the ESP32 ticks start at boot, but on Moddable's Linux runtime they
+		// are the host's monotonic clock, and uptime is the firmware's own.
+		this.#last = time.ticks;
+		this.#elapsed = 0;
 		timers.repeat(() => this.now(), WRAP_CHECK_MS);
 	}
 

@@ -11,12 +11,10 @@
 
 import type { PulseCapture, Pulses } from "../../modules/dht/capture";
 import { encodeDhtBytes, type DhtModel } from "../../modules/dht/decoder";
+import { DHT_TIMING, dhtPulseTrain, indoorModel, type DhtValues, type PulseTrainOptions } from "../../modules/dht/simulated";
 import { mulberry32 } from "./prng";
 
-export interface DhtValues {
-	temperature: number;
-	humidity: number;
-}
+export { DHT_TIMING, dhtPulseTrain, indoorModel, type DhtValues, type PulseTrainOptions };
 
 export interface DhtFaults {
 	/** Probability that the sensor does not answer at all. */
@@ -46,54 +44,12 @@ export interface SimulatedDhtOptions {
 	latencyMs?: number;
 }
 
-/** Nominal timings in µs. */
-export const DHT_TIMING = { preambleLow: 80, preambleHigh: 80, bitLow: 50, zeroHigh: 26, oneHigh: 70, endLow: 50 } as const;
-
 /** Least start pulse each model answers, µs. */
 export const DHT_MIN_START_US: Record<DhtModel, number> = { dht22: 1000, dht11: 18000 };
 
 /** mulberry32: a small, fast, deterministic PRNG; uniform in [0, 1). */
 export function seededRandom(seed: number): () => number {
 	return mulberry32(seed);
-}
-
-/** A room that drifts slowly: 22.5 °C ± 1.5 and 55 % ± 5 (humidity falls as it warms), one cycle an hour. */
-export function indoorModel(clock: { now(): number }): () => DhtValues {
-	const periodMs = 3_600_000;
-	return () => {
-		const phase = Math.sin((2 * Math.PI * clock.now()) / periodMs);
-		return { temperature: 22.5 + 1.5 * phase, humidity: 55 - 5 * phase };
-	};
-}
-
-export interface PulseTrainOptions {
-	jitterUs?: number;
-	random?: () => number;
-	/** Tail of the host's start pulse at the beginning of the capture, µs; 0 for none. */
-	hostTailUs?: number;
-	/** Idle high between the host's release and the sensor's answer, µs (with a tail only). */
-	idleUs?: number;
-}
-
-/** The capture of a sensor sending these 5 bytes. */
-export function dhtPulseTrain(bytes: ArrayLike<number>, options: PulseTrainOptions = {}): Pulses {
-	const jitter = options.jitterUs ?? 0;
-	const random = options.random ?? Math.random;
-	const out: number[] = [];
-	const push = (us: number) => out.push(Math.max(1, Math.round(us + (jitter ? (random() * 2 - 1) * jitter : 0))));
-	const tail = options.hostTailUs ?? 0;
-	if (tail > 0) {
-		out.push(Math.round(tail));
-		push(options.idleUs ?? 30);
-	}
-	push(DHT_TIMING.preambleLow);
-	push(DHT_TIMING.preambleHigh);
-	for (let bit = 0; bit < 40; bit++) {
-		push(DHT_TIMING.bitLow);
-		push((bytes[bit >> 3] >> (7 - (bit & 7))) & 1 ? DHT_TIMING.oneHigh : DHT_TIMING.zeroHigh);
-	}
-	push(DHT_TIMING.endLow);
-	return { phase: 0, durations: out };
 }
 
 export class SimulatedDht implements PulseCapture {

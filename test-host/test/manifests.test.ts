@@ -71,8 +71,8 @@ function matchPlatform(platforms: Json | undefined, name: string): Json | undefi
 	return platforms["..."] as Json | undefined;
 }
 
-/** The root manifest and the local manifests it includes (SDK manifests are not followed), includes first. */
-function loadManifests(): Manifest[] {
+/** The root manifest and the local manifests it includes for `platform` (SDK manifests are not followed), includes first. */
+function loadManifests(platformName = PLATFORM): Manifest[] {
 	const out: Manifest[] = [];
 	const seen = new Set<string>();
 	const visit = (file: string) => {
@@ -80,7 +80,7 @@ function loadManifests(): Manifest[] {
 		seen.add(file);
 		const json = readJson(file);
 		const dir = path.dirname(file);
-		const platform = matchPlatform(json.platforms as Json | undefined, PLATFORM);
+		const platform = matchPlatform(json.platforms as Json | undefined, platformName);
 		for (const include of [...asArray(json.include), ...asArray(platform?.include)]) {
 			if (typeof include === "string" && !include.startsWith("$(")) visit(path.resolve(dir, include));
 		}
@@ -159,7 +159,7 @@ function sourceFiles(): string[] {
 	};
 	walk(path.join(ROOT, "src"));
 	walk(path.join(ROOT, "modules"));
-	walk(path.join(ROOT, "platforms/esp32s3"));
+	walk(path.join(ROOT, "platforms"));
 	return out.sort();
 }
 
@@ -201,6 +201,10 @@ function mergedConfig(manifests: Manifest[]): Json {
 
 const manifests = loadManifests();
 const listed = listModules(manifests);
+/** The Linux target (mcconfig -p x-cli-lin): the same sources with platforms/linux/ as the board. */
+const LINUX = "x-cli-lin";
+const linuxManifests = loadManifests(LINUX);
+const linuxListed = listModules(linuxManifests);
 const declared = listModules(manifests, true);
 const bySpecifier = new Map(listed.map((l) => [l.specifier, l]));
 const byFile = new Map(listed.map((l) => [l.file, l]));
@@ -219,10 +223,16 @@ test("every manifest is valid JSON", (t) => {
 });
 
 test("every source file is listed by a manifest, once, under a unique specifier", (t) => {
-	const missing = sourceFiles().filter((f) => !byFile.has(f)).map(rel);
-	t.deepEqual(missing, [], "files no manifest lists");
-	const specifiers = listed.map((l) => l.specifier);
-	t.deepEqual(specifiers.filter((s, i) => specifiers.indexOf(s) !== i), [], "specifiers listed twice");
+	const linuxFiles = new Set(linuxListed.map((l) => l.file));
+	const missing = sourceFiles().filter((f) => !byFile.has(f) && !linuxFiles.has(f)).map(rel);
+	t.deepEqual(missing, [], "files no manifest lists (for esp32/esp32s3 or x-cli-lin)");
+	for (const set of [listed, linuxListed]) {
+		const specifiers = set.map((l) => l.specifier);
+		t.deepEqual(specifiers.filter((s, i) => specifiers.indexOf(s) !== i), [], "specifiers listed twice");
+	}
+	t.is(linuxListed.find((l) => l.specifier === "board")?.file, path.join(ROOT, "platforms/linux/board.ts"));
+	t.is(linuxListed.find((l) => l.specifier === "mc/config")?.file, path.join(ROOT, "platforms/linux/config.ts"));
+	t.false(linuxListed.some((l) => l.specifier.startsWith("adapters/esp32/")), "no ESP32 adapter in the Linux build");
 	t.is(bySpecifier.get("main")?.file, path.join(ROOT, "src/main.ts"));
 	t.is(bySpecifier.get("device")?.file, path.join(ROOT, "src/device.ts"));
 	t.is(bySpecifier.get("adapters/socket")?.file, path.join(ROOT, "src/adapters/socket.ts"));
