@@ -52,7 +52,8 @@ export function buildLinuxTarget(outDir = path.join(ROOT, "build/linux")): Build
 		maxBuffer: 64 * 1024 * 1024,
 	});
 	const output = `${run.stdout ?? ""}${run.stderr ?? ""}`;
-	const binary = path.join(outDir, "bin/lin/instrument/main");
+	// mcconfig names the program after the folder that holds the manifest.
+	const binary = path.join(outDir, "bin/lin/instrument", path.basename(ROOT));
 	return { ok: run.status === 0 && fs.existsSync(binary), binary, output };
 }
 
