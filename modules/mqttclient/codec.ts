@@ -6,8 +6,8 @@
  *
  * Decoder is incremental: feed it chunks of any size (one byte at a time or several packets at
  * once). It buffers at most `maxPacketSize` bytes; a larger packet is drained without being
- * buffered and reported through onOversize. Malformed input is reported through onError and never
- * escapes as an exception.
+ * buffered and reported through onOversize, after the checks any packet gets on what is known of
+ * it (its head). Malformed input is reported through onError and never escapes as an exception.
  */
 
 import { utf8Decode, utf8Length, utf8Write } from "bytes";
@@ -571,6 +571,19 @@ function readIdAndList<T>(r: Reader, v5: boolean, item: () => T): { id: number; 
 	return out;
 }
 
+/**
+ * The checks decodeBody() makes of the fixed header, for a packet that is not buffered: the flags
+ * are fixed for every type but PUBLISH (2.1.3); PUBLISH may not have QoS 3.
+ */
+function checkFlags(type: PacketType, flags: number): void {
+	if (type === "publish") {
+		readQoS((flags >> 1) & 3, "PUBLISH");
+		return;
+	}
+	const expected = type === "pubrel" || type === "subscribe" || type === "unsubscribe" ? 2 : 0;
+	if (flags !== expected) throw new CodecError("malformed", `${type.toUpperCase()} has fixed header flags ${flags}, expected ${expected}`);
+}
+
 function decodeBody(type: PacketType, flags: number, r: Reader, version: ProtocolVersion): Packet {
 	const v5 = version === 5;
 	const expected = type === "pubrel" || type === "subscribe" || type === "unsubscribe" ? 2 : 0;
@@ -777,7 +790,7 @@ export class Decoder {
 		const wasSkipping = this.#state === SKIP;
 		this.#state = HEADER;
 		if (wasSkipping) {
-			this.#options.onOversize(this.#oversizeInfo(type, flags));
+			this.#completeOversize(type, flags);
 			return;
 		}
 		let packet: Packet;
@@ -791,18 +804,42 @@ export class Decoder {
 		this.#options.onPacket(packet);
 	}
 
+	/** An oversize packet gets the checks any packet gets, on what is known of it. */
+	#completeOversize(type: PacketType, flags: number): void {
+		let info: OversizeInfo;
+		try {
+			info = this.#oversizeInfo(type, flags);
+		}
+		catch (e) {
+			this.#fail(e instanceof CodecError ? e : new CodecError("malformed", `${type.toUpperCase()}: ${String(e)}`));
+			return;
+		}
+		this.#options.onOversize(info);
+	}
+
+	/**
+	 * What is known of a packet too large to buffer: its type and size and, for a PUBLISH, the head
+	 * kept in the buffer (topic, QoS, packet identifier). Throws CodecError("malformed") for what
+	 * would make the packet malformed had it been buffered: fixed header flags, QoS 3, a topic that
+	 * is not UTF-8, packet identifier 0. A field that runs past the part kept is left out.
+	 */
 	#oversizeInfo(type: PacketType, flags: number): OversizeInfo {
+		checkFlags(type, flags);
 		const info: OversizeInfo = { type, size: 1 + this.#lengthBytes + this.#remaining };
 		if (type !== "publish") return info;
-		const r = new Reader(this.#buffer, this.#filled);
-		try {
-			info.qos = readQoS((flags >> 1) & 3, "PUBLISH");
-			info.topic = r.string("topic name");
-			if (info.qos > 0) info.id = r.u16("packet identifier");
-		}
-		catch {
-			// The head did not fit in the buffer; report what is known.
-		}
+		const qos = ((flags >> 1) & 3) as QoS;
+		info.qos = qos;
+		const kept = this.#filled;
+		const r = new Reader(this.#buffer, kept);
+		if (kept < 2) return info;
+		const topicEnd = 2 + ((this.#buffer[0] << 8) | this.#buffer[1]);
+		if (topicEnd > this.#remaining) throw new CodecError("malformed", "topic name runs past the end of the packet");
+		if (topicEnd > kept) return info;
+		info.topic = r.string("topic name");
+		if (qos === 0) return info;
+		if (topicEnd + 2 > this.#remaining) throw new CodecError("malformed", "packet identifier runs past the end of the packet");
+		if (topicEnd + 2 > kept) return info;
+		info.id = r.id();
 		return info;
 	}
 

@@ -112,8 +112,13 @@ function hex(code: number): string {
 	return "0x" + (code < 16 ? "0" : "") + code.toString(16).toUpperCase();
 }
 
+/**
+ * A refused user name or password. The client cannot tell a JWT from a password (a JWT travels as
+ * the password), so this stays generic and never talks about JWTs; the application, which knows
+ * how it authenticates, specialises the fix of `credentials_refused`.
+ */
 const FIX_CREDENTIALS =
-	"check the credentials: for a JWT, its secret, issuer (iss), audience (aud) and expiry against the broker's JWT settings, and that the device clock is right (SNTP); for a Mosquitto password file, that the broker was reloaded (SIGHUP) after the file changed; for dynamic security, that the client exists and is enabled";
+	"the broker refused the user name or password this client sent: check them against the broker's authentication settings, and see the broker's log for why; with a Mosquitto password file, reload the broker (SIGHUP) after changing the file; with dynamic security, check that the client exists and is enabled";
 
 interface Entry {
 	code: string;
@@ -139,8 +144,10 @@ const CONNACK_V5: Record<number, Entry> = deepFreeze({
 	0x89: { code: "server_busy", state: STATE.UNAVAILABLE, fix: "the broker is overloaded; the device will retry with backoff" },
 	0x8a: { code: "banned", state: STATE.UNAUTHORIZED, fix: "the broker has banned this client: check the broker's blacklist / banned clients" },
 	0x8c: { code: "credentials_refused", state: STATE.BAD_CREDENTIALS, fix: "the broker expects another authentication method: " + FIX_CREDENTIALS },
-	0x95: { code: "packet_too_large", state: STATE.CONNECT_FAILED, fix: "CONNECT is larger than the broker accepts: shorten the JWT claims or client id" },
+	0x95: { code: "packet_too_large", state: STATE.CONNECT_FAILED, fix: "CONNECT is larger than the broker accepts: shorten the credentials, the client id or the will" },
 	0x97: { code: "quota_exceeded", state: STATE.CONNECT_FAILED, fix: "the broker's quota for this client is exhausted; it will retry with backoff" },
+	0x9a: { code: "retain_not_supported", state: STATE.CONNECT_FAILED, fix: "the broker does not accept retained messages, and the will is retained: configure a will without retain, or allow retain on the broker" },
+	0x9b: { code: "qos_not_supported", state: STATE.CONNECT_FAILED, fix: "the broker does not accept the will's QoS: configure the will with QoS 0, or allow QoS 1 on the broker" },
 	0x9c: { code: "use_another_server", state: STATE.CONNECT_FAILED, fix: "the broker redirects clients elsewhere: update mqtt.url" },
 	0x9d: { code: "use_another_server", state: STATE.CONNECT_FAILED, fix: "the broker has moved: update mqtt.url" },
 	0x9f: { code: "connection_rate_exceeded", state: STATE.CONNECT_FAILED, fix: "too many connection attempts: raise the backoff floor" },
@@ -161,7 +168,7 @@ export function connackDiagnostic(version: ProtocolVersion, rc: number, reasonSt
 }
 
 const DISCONNECT_V5: Record<number, Entry> = deepFreeze({
-	0x87: { code: "not_authorized", state: STATE.CONNECTION_LOST, fix: "the broker withdrew authorization (token expired? ACL change?): credentials will be renewed on reconnect" },
+	0x87: { code: "not_authorized", state: STATE.CONNECTION_LOST, fix: "the broker withdrew this client's authorization (credentials expired or revoked, or an ACL change): the device reconnects with its current credentials" },
 	0x89: { code: "server_busy", state: STATE.CONNECTION_LOST, fix: "the broker is overloaded; the device reconnects with backoff" },
 	0x8b: { code: "server_shutting_down", state: STATE.CONNECTION_LOST, fix: "the broker is restarting; the device reconnects with backoff" },
 	0x8d: { code: "keepalive_timeout", state: STATE.CONNECTION_TIMEOUT, fix: "the broker heard nothing for 1.5 x keepalive: check the network, or lower mqtt.keepAlive" },
@@ -173,7 +180,7 @@ const DISCONNECT_V5: Record<number, Entry> = deepFreeze({
 	0x98: { code: "administrative_action", state: STATE.CONNECTION_LOST, fix: "an operator disconnected or kicked the client" },
 	0x9c: { code: "use_another_server", state: STATE.CONNECTION_LOST, fix: "update mqtt.url" },
 	0x9d: { code: "use_another_server", state: STATE.CONNECTION_LOST, fix: "update mqtt.url" },
-	0xa0: { code: "maximum_connect_time", state: STATE.CONNECTION_LOST, fix: "the broker limits connection time (token expiry?): the device reconnects with fresh credentials" },
+	0xa0: { code: "maximum_connect_time", state: STATE.CONNECTION_LOST, fix: "the broker limits how long a connection may last (for instance until its credentials expire): the device reconnects" },
 });
 
 export function disconnectDiagnostic(rc: number, reasonString?: string): Diagnostic {
@@ -221,7 +228,7 @@ const TRANSPORT: Record<TransportErrorCode, Entry & { what: string }> = deepFree
 	tls: { code: "tls_failed", state: STATE.CONNECT_FAILED, what: "TLS handshake failed", fix: "the server certificate was not accepted: check mqtt.ca (the CA that signed the broker's certificate) and that the host name matches the certificate" },
 	reset: { code: "connection_reset", state: STATE.CONNECTION_LOST, what: "connection reset by peer", fix: "the broker or a middlebox dropped the connection; the device reconnects with backoff" },
 	unreachable: { code: "network_unreachable", state: STATE.CONNECT_FAILED, what: "network unreachable", fix: "no route to the broker: check WiFi and the broker address" },
-	closed: { code: "connection_lost", state: STATE.CONNECTION_LOST, what: "connection closed by the broker without DISCONNECT", fix: "with MQTT 3.1.1 (and with 5.0 on brokers that send no DISCONNECT 0x8E, such as Mosquitto before 2.0.15) this is how a broker ends a session taken over by another connection with the same client id, or refuses a packet (ACL, size); see the broker's log" },
+	closed: { code: "connection_lost", state: STATE.CONNECTION_LOST, what: "connection closed by the broker without DISCONNECT", fix: "most often the broker restarted or stopped, or the network dropped the connection: the device reconnects with backoff. If it happens again within seconds of each connection, another client uses the same client id (a session taken over: MQTT 3.1.1, and 5.0 brokers that send no DISCONNECT 0x8E such as Mosquitto before 2.0.15, just close the old connection). Otherwise the broker refused a packet (an ACL denial, a packet over its size limit): the broker's log says which" },
 	io: { code: "io_error", state: STATE.CONNECTION_LOST, what: "socket error", fix: "the device reconnects with backoff" },
 });
 
@@ -232,6 +239,20 @@ export function transportDiagnostic(code: TransportErrorCode, detail?: string): 
 		state: entry.state,
 		message: entry.what + (detail ? `: ${detail}` : ""),
 		fix: entry.fix,
+	};
+}
+
+/**
+ * The broker closed the connection without DISCONNECT after it had heard nothing from this client
+ * for `silentS` seconds, at least the keepalive (`keepAliveS`): what the broker's keepalive check
+ * does (after 1.5 x keepalive).
+ */
+export function keepaliveCloseDiagnostic(silentS: number, keepAliveS: number): Diagnostic {
+	return {
+		code: "connection_lost",
+		state: STATE.CONNECTION_LOST,
+		message: `connection closed by the broker without DISCONNECT, ${silentS} s after this client last sent anything (keepalive ${keepAliveS} s)`,
+		fix: `keepalive: a broker closes a connection it has heard nothing from for 1.5 x keepalive (${keepAliveS * 1.5} s), and this client's packets could not go out for ${silentS} s (the network stalled, or the broker does not read); the device reconnects; if it repeats, check the network path (NAT timeouts, WiFi power saving)`,
 	};
 }
 

@@ -6,8 +6,18 @@
  *   transport's backpressure through a send queue of bounded size; nothing throws when it is full.
  * - QoS 0, 1 and 2 with an in-flight window; unacknowledged messages survive a reconnect and are
  *   sent again (with DUP when the broker resumed the session).
- * - Liveness: PINGREQ when nothing was sent or received for the keepalive interval; no answer within
- *   the socket timeout closes the connection. CONNECT (TCP, TLS, CONNACK) must finish within it too.
+ * - Liveness: PINGREQ when nothing was sent or received for the keepalive interval, and while one is
+ *   unanswered again whenever the client has sent nothing for the keepalive (the broker never hears
+ *   nothing for longer). Only a complete packet counts as an answer: no packet within the socket
+ *   timeout of the first unanswered PINGREQ closes the connection, so a dead or stalled link is
+ *   noticed within keepalive + socket timeout. A packet that began arriving must complete, and bytes
+ *   waiting to be sent must start moving, within the socket timeout too (whatever the keepalive).
+ *   CONNECT (TCP, TLS, CONNACK) must finish within the socket timeout.
+ * - Hostile input: nothing from the network throws out of a transport or timer callback; a packet
+ *   the client cannot accept closes the connection with a protocol_error diagnostic.
+ * - MQTT 5 limits from CONNACK are obeyed: Receive Maximum bounds the window, a message above
+ *   Maximum QoS is sent at the QoS the broker allows (with a warning, once), invalid limits are a
+ *   protocol error.
  * - Every close is reported once, with a Diagnostic.
  */
 
@@ -17,6 +27,7 @@ import {
 	connackDiagnostic,
 	diagnostic,
 	disconnectDiagnostic,
+	keepaliveCloseDiagnostic,
 	STATE,
 	transportDiagnostic,
 	type Diagnostic,
@@ -34,6 +45,7 @@ import type {
 } from "mqttclient/packets";
 import type { MqttClock, TimerHandle, TlsOptions, Transport, TransportError, TransportFactory } from "mqttclient/transport";
 import { utf8Encode } from "bytes";
+import { deepFreeze } from "frozen";
 
 export type { Diagnostic } from "mqttclient/diagnostics";
 export type { QoS, Subscription, Properties, ProtocolVersion } from "mqttclient/packets";
@@ -66,7 +78,11 @@ export interface CloseInfo extends Diagnostic {
 	wasConnected: boolean;
 }
 
-export type Outcome = { ok: true; id: number; bytes: number } | { ok: false; error: Diagnostic };
+/**
+ * What an operation did. `qos` (publish only) is the QoS the message went out with: lower than
+ * asked when the broker's Maximum QoS is lower (MQTT 5).
+ */
+export type Outcome = { ok: true; id: number; bytes: number; qos?: QoS } | { ok: false; error: Diagnostic };
 
 export interface MQTTClientOptions {
 	transport: TransportFactory;
@@ -76,7 +92,10 @@ export interface MQTTClientOptions {
 	bufferSize?: number;
 	/** Seconds; 0 disables. Default 60. */
 	keepAlive?: number;
-	/** Seconds allowed for connecting (TCP, TLS, CONNACK) and for a PINGRESP. Default 30. */
+	/**
+	 * Seconds allowed for connecting (TCP, TLS, CONNACK), for an answer to PINGREQ, for a packet
+	 * that began arriving to complete, and for queued bytes to start moving. Default 30.
+	 */
 	socketTimeout?: number;
 	/** Most outgoing QoS 1/2 messages awaiting acknowledgement. Default 8. */
 	inflightWindow?: number;
@@ -142,6 +161,25 @@ interface ServerLimits {
 }
 
 const MAX_ID = 0xffff;
+/**
+ * Acknowledgements and PINGREQs that may wait for a transport that takes nothing (the broker keeps
+ * sending but does not read): beyond this the link is stalled.
+ */
+const CONTROL_BACKLOG = 256;
+/**
+ * MQTT 3.1.1 has no Receive Maximum: incoming QoS 1/2 messages not yet acknowledged (a QoS 1
+ * message whose handler still runs, a QoS 2 message awaiting PUBREL) are bounded by this instead
+ * (5.0: by the Receive Maximum this client announces, its in-flight window).
+ */
+const INCOMING_LIMIT_V4 = 256;
+
+/** CONNACK properties that may only be 0 or 1 (MQTT 5.0, 3.2.2.3). */
+const BOOLEAN_LIMITS: readonly (readonly [keyof Properties, string])[] = deepFreeze([
+	["retainAvailable", "Retain Available"],
+	["wildcardSubscriptionAvailable", "Wildcard Subscription Available"],
+	["subscriptionIdentifierAvailable", "Subscription Identifier Available"],
+	["sharedSubscriptionAvailable", "Shared Subscription Available"],
+] as const);
 
 export class MQTTClient {
 	readonly #o: MQTTClientOptions;
@@ -160,14 +198,30 @@ export class MQTTClient {
 	#connect: Uint8Array | undefined;
 	#connectBytes = 0;
 	#connectSent = false;
+	#cleanStart = true;
 	#server: ServerLimits;
+	/** The Maximum QoS for which a downgrade was last reported (2: none). */
+	#downgradeReported: QoS = 2;
 	#timer: TimerHandle | undefined;
 	#timerAt = Infinity;
 	#connectDeadline = Infinity;
+	/** socketTimeout after the first PINGREQ not yet followed by a complete packet. */
 	#pingDeadline = Infinity;
+	/** When the last PINGREQ was queued. */
+	#lastPing = 0;
+	/** When bytes were last written to the transport. */
 	#lastSent = 0;
+	/** When the last complete packet arrived. */
 	#lastReceived = 0;
+	/** When the chunk being decoded arrived. */
+	#receivedAt = 0;
+	/** When the packet still incomplete began arriving (Infinity: none). */
+	#partialSince = Infinity;
+	/** Since when queued bytes have been waiting for the transport without any being written (Infinity: not blocked). */
+	#blockedSince = Infinity;
 	#queue: Uint8Array[] = [];
+	/** The control packets (acknowledgements, PINGREQ) in #queue, in order. */
+	#control: Uint8Array[] = [];
 	#queueOffset = 0;
 	#queuedBytes = 0;
 	#refusedBusy = false;
@@ -176,8 +230,11 @@ export class MQTTClient {
 	/** Entries of #inflight in the "unsent" stage (so an acknowledgement need not scan the map). */
 	#unsent = 0;
 	#pendingSubscribe = new Map<number, Subscription[]>();
-	#pendingUnsubscribe = new Set<number>();
+	/** UNSUBSCRIBE ids awaiting UNSUBACK, with the number of topic filters. */
+	#pendingUnsubscribe = new Map<number, number>();
 	#incomingQos2 = new Set<number>();
+	/** Incoming QoS 1 messages whose handler has not settled (their PUBACK is not sent yet). */
+	#handlersRunning = 0;
 
 	constructor(options: MQTTClientOptions) {
 		this.#o = options;
@@ -224,7 +281,7 @@ export class MQTTClient {
 	/** True when a publish of the given QoS would be accepted now (connection up, window and queue room). */
 	canPublish(qos: QoS = 0): boolean {
 		if (this.#state !== "connected" || this.#queuedBytes >= this.#queueLimit) return false;
-		return qos === 0 || this.#inflight.size < this.#effectiveWindow();
+		return qos === 0 || this.#server.maximumQoS === 0 || this.#inflight.size < this.#effectiveWindow();
 	}
 
 	/** Keepalive in seconds requested by the next CONNECT (0 disables). */
@@ -251,7 +308,7 @@ export class MQTTClient {
 			if (size > this.#bufferSize) {
 				return this.#refuse("connect_too_large",
 					`CONNECT is ${size} bytes, over the ${this.#bufferSize}-byte buffer`,
-					"shorten the JWT (fewer or shorter claims) or the client id, or raise mqtt.bufferSize");
+					"shorten the credentials, the client id or the will, or raise mqtt.bufferSize");
 			}
 			encoded = encode(packet, this.#version);
 		}
@@ -263,17 +320,20 @@ export class MQTTClient {
 		this.#connect = encoded;
 		this.#connectBytes = encoded.length;
 		this.#connectSent = false;
+		this.#cleanStart = packet.cleanStart;
 		this.#server = this.#defaultLimits();
 		this.#decoder.reset(this.#version);
 		this.#connectDeadline = this.#clock.now() + this.#socketTimeoutMs;
 		this.#pingDeadline = Infinity;
+		this.#partialSince = Infinity;
+		this.#blockedSince = Infinity;
 		this.#schedule();
 		const live = () => generation === this.#generation;
 		try {
 			this.#transport = this.#o.transport({ host: options.host, port: options.port, tls: options.tls }, {
 				onConnect: () => { if (live()) this.#onTransportConnect(); },
 				onData: (bytes) => { if (live()) this.#onData(bytes); },
-				onWritable: () => { if (live()) this.#flush(); },
+				onWritable: () => { if (live()) this.#onWritable(); },
 				onClose: (error) => { if (live()) this.#onTransportClose(error); },
 			});
 		}
@@ -285,13 +345,14 @@ export class MQTTClient {
 	}
 
 	publish(topic: string, payload: string | Uint8Array, options: PublishOptions = {}): Outcome {
-		const qos = options.qos ?? 0;
+		const requested = options.qos ?? 0;
 		const retain = options.retain ?? false;
 		const problem = checkTopicName(topic);
 		if (problem) return this.#refuse("invalid_topic", `cannot publish to "${topic}": ${problem}`);
-		if (qos !== 0 && qos !== 1 && qos !== 2) return this.#refuse("invalid_qos", `QoS ${String(qos)} is not 0, 1 or 2`);
+		if (requested !== 0 && requested !== 1 && requested !== 2) return this.#refuse("invalid_qos", `QoS ${String(requested)} is not 0, 1 or 2`);
 		if (this.#state !== "connected") return this.#refuse("not_connected", `cannot publish to ${topic}: not connected`);
-		if (qos > this.#server.maximumQoS) return this.#refuse("qos_not_supported", `the broker accepts QoS ${this.#server.maximumQoS} at most, not ${qos}`);
+		// MQTT 5: never above the broker's Maximum QoS; the message goes at the QoS it allows.
+		const qos = requested > this.#server.maximumQoS ? this.#server.maximumQoS : requested;
 		if (retain && !this.#server.retainAvailable) return this.#refuse("retain_not_supported", "the broker does not accept retained messages");
 		if (qos > 0 && this.#inflight.size >= this.#effectiveWindow())
 			return this.#refuse("inflight_full", `${this.#inflight.size} messages await acknowledgement (window ${this.#effectiveWindow()})`, "publish again after onDelivered");
@@ -309,7 +370,8 @@ export class MQTTClient {
 		if (!(encoded instanceof Uint8Array)) return encoded;
 		if (!this.#enqueue(encoded, true)) return this.#busy(`PUBLISH to ${topic}`);
 		if (qos > 0) this.#inflight.set(packet.id!, { packet, encoded, stage: "sent" });
-		return { ok: true, id: packet.id ?? 0, bytes: encoded.length };
+		if (qos < requested) this.#reportDowngrade(requested);
+		return { ok: true, id: packet.id ?? 0, bytes: encoded.length, qos };
 	}
 
 	subscribe(subscriptions: Subscription | Subscription[]): Outcome {
@@ -334,7 +396,7 @@ export class MQTTClient {
 		const encoded = this.#encodeBounded({ type: "unsubscribe", id, topics: list }, "UNSUBSCRIBE");
 		if (!(encoded instanceof Uint8Array)) return encoded;
 		if (!this.#enqueue(encoded, true)) return this.#busy("UNSUBSCRIBE");
-		this.#pendingUnsubscribe.add(id);
+		this.#pendingUnsubscribe.set(id, list.length);
 		return { ok: true, id, bytes: encoded.length };
 	}
 
@@ -438,31 +500,56 @@ export class MQTTClient {
 
 	/* Sending ------------------------------------------------------------------------- */
 
-	/** Queues bytes for the transport. `bounded` packets are refused when the queue is full. */
-	#enqueue(bytes: Uint8Array, bounded: boolean): boolean {
+	/**
+	 * Queues bytes for the transport. `bounded` packets (the application's) are refused when the
+	 * queue is full; `control` packets (acknowledgements, PINGREQ) are counted, and too many of them
+	 * waiting means the broker sends but does not read: the link is stalled.
+	 */
+	#enqueue(bytes: Uint8Array, bounded: boolean, control = false): boolean {
 		if (!this.#transport) return false;
 		if (bounded && this.#queuedBytes > 0 && this.#queuedBytes + bytes.length > this.#queueLimit) return false;
+		if (control) {
+			if (this.#control.length >= CONTROL_BACKLOG) {
+				this.#teardown(diagnostic("link_stalled", STATE.CONNECTION_TIMEOUT,
+					`${this.#control.length} acknowledgements and pings wait to be sent (${this.#queuedBytes} bytes): the broker keeps sending but does not read what this client writes`,
+					"the device reconnects; if this repeats, check the network path and the broker's load"));
+				return false;
+			}
+			this.#control.push(bytes);
+		}
 		this.#queue.push(bytes);
 		this.#queuedBytes += bytes.length;
 		this.#flush();
 		return true;
 	}
 
+	#onWritable(): void {
+		try {
+			this.#flush();
+		}
+		catch (e) {
+			this.#internalError("the transport's onWritable", e);
+		}
+	}
+
 	#flush(): void {
 		const transport = this.#transport;
 		if (!transport) return;
+		let wrote = false;
 		try {
 			while (this.#queue.length) {
 				const room = transport.writable;
-				if (room <= 0) return;
+				if (room <= 0) break;
 				const head = this.#queue[0];
 				const n = Math.min(room, head.length - this.#queueOffset);
 				transport.write(this.#queueOffset === 0 && n === head.length ? head : head.subarray(this.#queueOffset, this.#queueOffset + n));
 				this.#lastSent = this.#clock.now();
+				wrote = true;
 				this.#queuedBytes -= n;
 				this.#queueOffset += n;
 				if (this.#queueOffset === head.length) {
 					this.#queue.shift();
+					if (this.#control[0] === head) this.#control.shift();
 					this.#queueOffset = 0;
 				}
 			}
@@ -471,6 +558,16 @@ export class MQTTClient {
 			this.#teardown(transportDiagnostic("io", `write failed: ${errorText(e)}`));
 			return;
 		}
+		if (this.#queue.length) {
+			// The transport takes nothing more for now: bytes that do not start moving within the
+			// socket timeout mean a stalled link.
+			const blocked = this.#blockedSince;
+			if (wrote) this.#blockedSince = this.#lastSent;
+			else if (blocked === Infinity) this.#blockedSince = this.#clock.now();
+			if (blocked === Infinity) this.#schedule();
+			return;
+		}
+		this.#blockedSince = Infinity;
 		if (this.#state === "disconnecting") {
 			this.#teardown(diagnostic("client_disconnect", STATE.DISCONNECTED, "disconnected by the client"));
 			return;
@@ -481,45 +578,83 @@ export class MQTTClient {
 		}
 	}
 
+	/** Sends a control packet (acknowledgement, PINGREQ); `id`s come from packets the codec checked. */
 	#sendPacket(packet: Packet): void {
-		this.#enqueue(encode(packet, this.#version), false);
+		this.#enqueue(encode(packet, this.#version), false, true);
 	}
 
 	/* Receiving ----------------------------------------------------------------------- */
 
 	#onTransportConnect(): void {
-		if (this.#state !== "connecting" || !this.#connect) return;
-		this.#connectSent = true;
-		this.#enqueue(this.#connect, false);
-		this.#connect = undefined;
+		try {
+			if (this.#state !== "connecting" || !this.#connect) return;
+			this.#connectSent = true;
+			this.#enqueue(this.#connect, false);
+			this.#connect = undefined;
+		}
+		catch (e) {
+			this.#internalError("the transport's onConnect", e);
+		}
 	}
 
 	#onData(bytes: Uint8Array): void {
-		this.#lastReceived = this.#clock.now();
-		this.#pingDeadline = Infinity;
-		this.#decoder.push(bytes);
+		try {
+			// Only a complete packet counts as progress (#progress): bytes of a packet that stops
+			// arriving prove nothing.
+			this.#receivedAt = this.#clock.now();
+			this.#decoder.push(bytes);
+			if (this.#partialSince === Infinity && this.#state === "connected" && this.#decoder.pending) {
+				this.#partialSince = this.#receivedAt;
+				this.#schedule();
+			}
+		}
+		catch (e) {
+			this.#internalError("data from the broker", e);
+		}
+	}
+
+	/** A complete packet arrived (decoded or drained). */
+	#progress(): void {
+		this.#lastReceived = this.#receivedAt;
+		this.#partialSince = Infinity;
+		if (this.#pingDeadline !== Infinity) {
+			this.#pingDeadline = Infinity;
+			// The next PINGREQ is due a keepalive after the last traffic, maybe before the timer.
+			this.#schedule();
+		}
 	}
 
 	#onTransportClose(error?: TransportError): void {
-		if (error) {
-			this.#teardown(transportDiagnostic(error.code, error.message));
-			return;
+		try {
+			this.#teardown(this.#closeDiagnostic(error));
 		}
+		catch (e) {
+			this.#internalError("the transport's onClose", e);
+		}
+	}
+
+	#closeDiagnostic(error?: TransportError): Diagnostic {
+		if (error) return transportDiagnostic(error.code, error.message);
 		if (this.#state === "connecting") {
-			const d = this.#connectSent
+			return this.#connectSent
 				? diagnostic("connection_lost", STATE.CONNECTION_LOST, "the broker closed the connection before CONNACK",
 					"the broker dropped the CONNECT: check its log (protocol version, client id, credentials, TLS expected?)")
 				: transportDiagnostic("closed", "before the connection was established");
-			this.#teardown(d);
-			return;
 		}
-		this.#teardown(transportDiagnostic("closed"));
+		// A broker closes a connection it has not heard from for 1.5 x keepalive: say so when the
+		// close came after at least a keepalive of silence from this client.
+		const keepAliveMs = this.#server.keepAlive * 1000;
+		const silentMs = this.#clock.now() - this.#lastSent;
+		if (this.#state === "connected" && keepAliveMs && silentMs >= keepAliveMs)
+			return keepaliveCloseDiagnostic(Math.round(silentMs / 100) / 10, this.#server.keepAlive);
+		return transportDiagnostic("closed");
 	}
 
 	#onPacket(packet: Packet): void {
+		this.#progress();
 		if (this.#state === "connecting") {
 			if (packet.type === "connack" && this.#connectSent) this.#onConnack(packet);
-			else if (packet.type === "auth") this.#protocolError(0x8c, "the broker asked for enhanced authentication, which this client does not do");
+			else if (packet.type === "auth") this.#protocolError(0x82, "the broker asked for enhanced authentication, which this client does not do");
 			else this.#protocolError(0x82, `${packet.type.toUpperCase()} received before CONNACK`);
 			return;
 		}
@@ -530,7 +665,7 @@ export class MQTTClient {
 			case "pubrel": this.#onPubrel(packet); break;
 			case "pubcomp": this.#onPubcomp(packet); break;
 			case "suback": this.#onSuback(packet.id, packet.reasonCodes); break;
-			case "unsuback": this.#onUnsuback(packet.id, packet.reasonCodes ?? []); break;
+			case "unsuback": this.#onUnsuback(packet.id, packet.reasonCodes); break;
 			case "pingresp": break;
 			case "disconnect": this.#teardown(disconnectDiagnostic(packet.reasonCode ?? 0, packet.properties?.reasonString)); break;
 			default: this.#protocolError(0x82, `unexpected ${packet.type.toUpperCase()} from the broker`);
@@ -542,7 +677,16 @@ export class MQTTClient {
 			this.#teardown(connackDiagnostic(this.#version, packet.reasonCode, packet.properties?.reasonString));
 			return;
 		}
+		if (packet.sessionPresent && this.#cleanStart) {
+			this.#protocolError(0x82, "CONNACK has Session Present 1 after a clean start: the broker cannot have a session to resume");
+			return;
+		}
 		const props = packet.properties ?? {};
+		const problem = connackLimitProblem(props);
+		if (problem) {
+			this.#protocolError(0x82, `CONNACK ${problem}`);
+			return;
+		}
 		this.#server = {
 			maximumPacketSize: props.maximumPacketSize ?? Infinity,
 			receiveMaximum: props.receiveMaximum ?? MAX_ID,
@@ -552,22 +696,67 @@ export class MQTTClient {
 		};
 		this.#state = "connected";
 		this.#connectDeadline = Infinity;
-		this.#lastReceived = this.#clock.now();
+		this.#lastReceived = this.#receivedAt;
 		// Incoming QoS 2 ids awaiting PUBREL belong to the session: kept when it resumed, so a
 		// PUBLISH the broker sends again is not delivered twice.
 		if (!packet.sessionPresent) this.#incomingQos2.clear();
+		const generation = this.#generation;
+		const downgraded = this.#obeyMaximumQoS();
 		const resent = this.#resendInflight(packet.sessionPresent);
+		if (generation !== this.#generation) return;
 		this.#schedule();
 		const info: ConnectInfo = {
 			sessionPresent: packet.sessionPresent,
 			connectBytes: this.#connectBytes,
 			keepAlive: this.#server.keepAlive,
 			maximumPacketSize: this.maximumPacketSize,
-			resent,
+			resent: resent + downgraded.length,
 		};
 		if (props.assignedClientIdentifier) info.assignedClientId = props.assignedClientIdentifier;
 		if (packet.properties) info.properties = packet.properties;
 		this.#notify("onConnect", () => this.#o.onConnect?.(info));
+		for (const id of downgraded) {
+			if (generation !== this.#generation) return;
+			this.#notify("onDelivered", () => this.#o.onDelivered?.(id, 0));
+		}
+	}
+
+	/**
+	 * Messages kept from an earlier connection above the broker's Maximum QoS go at the QoS it
+	 * allows: QoS 2 as QoS 1 (same id, still in flight); QoS 0 is sent now and leaves the window.
+	 * Returns the ids sent at QoS 0 (reported delivered: nothing more will come for them).
+	 */
+	#obeyMaximumQoS(): number[] {
+		const max = this.#server.maximumQoS;
+		const sent: number[] = [];
+		if (max === 2) return sent;
+		for (const [id, entry] of this.#inflight) {
+			const packet = entry.packet;
+			if (packet.qos <= max || entry.stage === "released") continue;
+			this.#reportDowngrade(packet.qos);
+			const lower: PublishPacket = { ...packet, qos: max, dup: false };
+			if (max === 0) {
+				delete lower.id;
+				this.#inflight.delete(id);
+				this.#enqueue(encode(lower, this.#version), false);
+				sent.push(id);
+			}
+			else {
+				entry.packet = lower;
+				entry.encoded = encode(lower, this.#version);
+			}
+		}
+		return sent;
+	}
+
+	#reportDowngrade(requested: QoS): void {
+		const max = this.#server.maximumQoS;
+		if (this.#downgradeReported === max) return;
+		this.#downgradeReported = max;
+		this.#warn("qos_downgraded",
+			`the broker accepts QoS ${max} at most (CONNACK Maximum QoS): messages asked for at QoS ${requested}${max === 0 ? " or 2" : ""} are sent at QoS ${max}` +
+			(max === 0 ? ", without acknowledgement" : ""),
+			`allow QoS ${requested} on the broker, or publish at QoS ${max} (mqtt.qos)`);
 	}
 
 	#resendInflight(sessionPresent: boolean): number {
@@ -578,7 +767,8 @@ export class MQTTClient {
 				entry.stage = "unsent";
 				continue;
 			}
-			if (entry.stage === "released" && sessionPresent) this.#sendPacket({ type: "pubrel", id });
+			// Not a control packet: one per message in flight, bounded by the window.
+			if (entry.stage === "released" && sessionPresent) this.#enqueue(encode({ type: "pubrel", id }, this.#version), false);
 			else {
 				entry.stage = "sent";
 				entry.packet.dup = sessionPresent;
@@ -612,15 +802,34 @@ export class MQTTClient {
 		}
 	}
 
+	/**
+	 * Whether one more incoming QoS 1/2 message may be left unacknowledged; if not, the connection
+	 * is closed (MQTT 5: the broker exceeded the Receive Maximum this client announced).
+	 */
+	#admitIncoming(): boolean {
+		const limit = this.#version === 5 ? this.#window : INCOMING_LIMIT_V4;
+		if (this.#handlersRunning + this.#incomingQos2.size < limit) return true;
+		this.#protocolError(0x93, this.#version === 5
+			? `the broker sent more than ${limit} QoS 1/2 messages without waiting for their acknowledgement (Receive Maximum ${limit})`
+			: `the broker left ${limit} QoS 1/2 messages unacknowledged (QoS 2 without PUBREL, or QoS 1 whose handler has not finished), the most this client keeps`);
+		return false;
+	}
+
 	#onPublish(packet: PublishPacket): void {
 		if (packet.properties?.topicAlias !== undefined) {
 			this.#protocolError(0x94, "the broker used a Topic Alias although this client allows none (Topic Alias Maximum 0)");
+			return;
+		}
+		const problem = checkTopicName(packet.topic);
+		if (problem) {
+			this.#protocolError(0x82, `PUBLISH from the broker with the topic "${packet.topic}": ${problem}`);
 			return;
 		}
 		if (packet.qos === 2 && this.#incomingQos2.has(packet.id!)) {
 			this.#sendPacket({ type: "pubrec", id: packet.id! });
 			return;
 		}
+		if (packet.qos > 0 && !this.#admitIncoming()) return;
 		const message: Message = { topic: packet.topic, payload: packet.payload, qos: packet.qos, retain: packet.retain, dup: packet.dup };
 		if (packet.properties) message.properties = packet.properties;
 		if (packet.qos === 2) this.#incomingQos2.add(packet.id!);
@@ -636,13 +845,35 @@ export class MQTTClient {
 		catch (e) {
 			this.#warn("handler_error", `message handler for ${packet.topic} threw: ${errorText(e)}`);
 		}
-		if (result && typeof result.then === "function") {
-			result.then(acknowledge, (e: unknown) => {
-				this.#warn("handler_error", `message handler for ${packet.topic} failed: ${errorText(e)}`);
+		if (!result || typeof (result as PromiseLike<unknown>).then !== "function") {
+			acknowledge();
+			return;
+		}
+		// Acknowledged once the handler's promise settles.
+		const counted = packet.qos === 1;
+		if (counted) this.#handlersRunning++;
+		let settled = false;
+		const settle = () => {
+			if (settled) return;
+			settled = true;
+			try {
+				if (counted && generation === this.#generation) this.#handlersRunning--;
 				acknowledge();
+			}
+			catch (e) {
+				this.#internalError("a message handler's completion", e);
+			}
+		};
+		try {
+			result.then(settle, (e: unknown) => {
+				this.#warn("handler_error", `message handler for ${packet.topic} failed: ${errorText(e)}`);
+				settle();
 			});
 		}
-		else acknowledge();
+		catch (e) {
+			this.#warn("handler_error", `message handler for ${packet.topic} returned a promise that threw: ${errorText(e)}`);
+			settle();
+		}
 	}
 
 	#onPuback(packet: AckPacket): void {
@@ -665,6 +896,7 @@ export class MQTTClient {
 			this.#delivered(packet, "PUBLISH");
 			return;
 		}
+		if (entry.stage === "unsent") this.#unsent--;
 		entry.stage = "released";
 		this.#sendPacket({ type: "pubrel", id: packet.id });
 	}
@@ -692,8 +924,10 @@ export class MQTTClient {
 	}
 
 	#onPubrel(packet: AckPacket): void {
-		this.#incomingQos2.delete(packet.id);
-		this.#sendPacket({ type: "pubcomp", id: packet.id });
+		const known = this.#incomingQos2.delete(packet.id);
+		// 5.0: PUBCOMP 0x92 when the id is not awaiting PUBREL (4.3.3).
+		if (!known && this.#version === 5) this.#sendPacket({ type: "pubcomp", id: packet.id, reasonCode: 0x92 });
+		else this.#sendPacket({ type: "pubcomp", id: packet.id });
 	}
 
 	#onSuback(id: number, reasonCodes: number[]): void {
@@ -702,6 +936,17 @@ export class MQTTClient {
 			this.#warn("unknown_packet_id", `SUBACK for packet id ${id}, which is not awaiting one`);
 			return;
 		}
+		if (reasonCodes.length !== subscriptions.length) {
+			this.#protocolError(0x82, `SUBACK for packet id ${id} has ${reasonCodes.length} return codes for ${subscriptions.length} topic filters`);
+			return;
+		}
+		for (const rc of reasonCodes) {
+			// Granted QoS 0..2, or a failure: 0x80 (3.1.1), 0x80 and up (5.0).
+			if (rc > 2 && (this.#version === 5 ? rc < 0x80 : rc !== 0x80)) {
+				this.#protocolError(0x82, `SUBACK return code ${rc} (0x${rc.toString(16)}) is reserved, not a valid answer`);
+				return;
+			}
+		}
 		this.#pendingSubscribe.delete(id);
 		reasonCodes.forEach((rc, i) => {
 			if (rc >= 0x80) this.#notify("onWarning", () => this.#o.onWarning?.(ackDiagnostic(`SUBSCRIBE to ${subscriptions[i]?.topic ?? "?"}`, rc)));
@@ -709,21 +954,42 @@ export class MQTTClient {
 		this.#notify("onSubscribed", () => this.#o.onSubscribed?.(id, reasonCodes, subscriptions));
 	}
 
-	#onUnsuback(id: number, reasonCodes: number[]): void {
-		if (!this.#pendingUnsubscribe.delete(id)) {
+	#onUnsuback(id: number, reasonCodes: number[] | undefined): void {
+		const count = this.#pendingUnsubscribe.get(id);
+		if (count === undefined) {
 			this.#warn("unknown_packet_id", `UNSUBACK for packet id ${id}, which is not awaiting one`);
 			return;
 		}
-		this.#notify("onUnsubscribed", () => this.#o.onUnsubscribed?.(id, reasonCodes));
+		if (this.#version === 5 && reasonCodes?.length !== count) {
+			this.#protocolError(0x82, `UNSUBACK for packet id ${id} has ${reasonCodes?.length ?? 0} reason codes for ${count} topic filters`);
+			return;
+		}
+		this.#pendingUnsubscribe.delete(id);
+		this.#notify("onUnsubscribed", () => this.#o.onUnsubscribed?.(id, reasonCodes ?? []));
 	}
 
 	#onOversize(info: OversizeInfo): void {
+		this.#progress();
+		const what = info.type.toUpperCase();
+		if (info.type !== "publish" || this.#state === "connecting") {
+			// Nothing but a message can be dropped without losing the session's state.
+			this.#protocolError(0x95, `the broker sent a ${what} of ${info.size} bytes, over the ${this.#bufferSize}-byte buffer: it cannot be processed`);
+			return;
+		}
 		const topic = info.topic !== undefined ? ` on ${info.topic}` : "";
 		this.#warn("packet_too_large_inbound",
-			`dropped an incoming ${info.type.toUpperCase()}${topic} of ${info.size} bytes: over the ${this.#bufferSize}-byte buffer`,
+			`dropped an incoming ${what}${topic} of ${info.size} bytes: over the ${this.#bufferSize}-byte buffer`,
 			"the sender should publish smaller messages to this device, or raise mqtt.bufferSize");
-		if (info.type !== "publish" || info.id === undefined || this.#state !== "connected") return;
+		if (info.id === undefined || this.#state !== "connected") return;
 		// Acknowledge it so the broker does not hold it in flight forever; it cannot be processed.
+		// 5.0: with a failure code (a PUBREC >= 0x80 ends the QoS 2 exchange); 3.1.1: the exchange
+		// goes on to PUBREL, which must find the id.
+		if (info.qos === 2 && this.#version === 4) {
+			if (!this.#incomingQos2.has(info.id)) {
+				if (!this.#admitIncoming()) return;
+				this.#incomingQos2.add(info.id);
+			}
+		}
 		const reasonCode = this.#version === 5 ? 0x80 : undefined;
 		this.#sendPacket({ type: info.qos === 2 ? "pubrec" : "puback", id: info.id, reasonCode });
 	}
@@ -755,9 +1021,13 @@ export class MQTTClient {
 
 	#protocolError(reasonCode: number, message: string): void {
 		if (this.#state === "disconnected") return;
-		if (this.#version === 5 && this.#transport && (this.#state === "connected" || this.#connectSent)) {
+		const transport = this.#transport;
+		// 5.0: DISCONNECT with the reason, unless the bytes would land in the middle of a packet
+		// being written or do not fit now (the connection is closed at once anyway).
+		if (this.#version === 5 && transport && this.#queueOffset === 0 && (this.#state === "connected" || this.#connectSent)) {
 			try {
-				this.#transport.write(encode({ type: "disconnect", reasonCode }, 5));
+				const bytes = encode({ type: "disconnect", reasonCode }, 5);
+				if (transport.writable >= bytes.length) transport.write(bytes);
 			}
 			catch {
 				// The connection is being torn down anyway.
@@ -767,28 +1037,55 @@ export class MQTTClient {
 			"the broker sent something this client cannot accept; see the broker's version and log"));
 	}
 
+	/**
+	 * Last resort: a handler threw although nothing from the network or the transport may make it
+	 * throw (a bug). The connection is closed with a diagnostic instead of letting the exception
+	 * escape into a socket or timer callback, which on XS restarts the board.
+	 */
+	#internalError(where: string, e: unknown): void {
+		try {
+			this.#teardown(diagnostic("internal_error", STATE.CONNECTION_LOST, `the MQTT client failed while handling ${where}: ${errorText(e)}`,
+				"a bug in the MQTT client: report it with this message; the device reconnects"));
+		}
+		catch {
+			// Nothing more can be done.
+		}
+	}
+
 	/* Timers -------------------------------------------------------------------------- */
 
 	#deadline(): number {
 		if (this.#state === "connecting" || this.#state === "disconnecting") return this.#connectDeadline;
 		if (this.#state !== "connected") return Infinity;
+		const socketTimeoutMs = this.#socketTimeoutMs;
+		let at = Math.min(this.#partialSince + socketTimeoutMs, this.#blockedSince + socketTimeoutMs);
 		const keepAliveMs = this.#server.keepAlive * 1000;
-		if (!keepAliveMs) return Infinity;
-		if (this.#pingDeadline !== Infinity) return this.#pingDeadline;
-		return Math.min(this.#lastSent, this.#lastReceived) + keepAliveMs;
+		if (!keepAliveMs) return at;
+		if (this.#pingDeadline === Infinity) return Math.min(at, Math.min(this.#lastSent, this.#lastReceived) + keepAliveMs);
+		// Awaiting an answer: the deadline stands; meanwhile the broker still hears from us every keepalive.
+		at = Math.min(at, this.#pingDeadline);
+		return Math.min(at, Math.max(this.#lastSent, this.#lastPing) + keepAliveMs);
 	}
 
+	/** Arms the timer for the next deadline, unless it fires no later than that already (#onTimer re-arms it). */
 	#schedule(): void {
 		const at = this.#deadline();
-		if (at === this.#timerAt && this.#timer !== undefined) return;
-		if (this.#timer !== undefined) this.#clock.clear(this.#timer);
-		this.#timer = undefined;
+		if (this.#timer !== undefined) {
+			if (this.#timerAt <= at) return;
+			this.#clock.clear(this.#timer);
+			this.#timer = undefined;
+		}
 		this.#timerAt = at;
 		if (at === Infinity) return;
 		this.#timer = this.#clock.set(() => {
 			this.#timer = undefined;
 			this.#timerAt = Infinity;
-			this.#onTimer();
+			try {
+				this.#onTimer();
+			}
+			catch (e) {
+				this.#internalError("a timer", e);
+			}
 		}, Math.max(0, at - this.#clock.now()));
 	}
 
@@ -803,20 +1100,46 @@ export class MQTTClient {
 			this.#teardown(diagnostic("client_disconnect", STATE.DISCONNECTED, "disconnected by the client (DISCONNECT could not be flushed)"));
 			return;
 		}
-		if (this.#state === "connected") {
-			if (now >= this.#pingDeadline) {
-				this.#teardown(diagnostic("keepalive_timeout", STATE.CONNECTION_TIMEOUT,
-					`no answer from the broker within ${this.#socketTimeoutMs / 1000} s of PINGREQ: the connection is half-open or the broker is stuck`,
-					"the device reconnects; if this repeats, check the network path (NAT timeouts, WiFi power saving)"));
-				return;
-			}
-			const keepAliveMs = this.#server.keepAlive * 1000;
-			if (keepAliveMs && this.#pingDeadline === Infinity && now >= Math.min(this.#lastSent, this.#lastReceived) + keepAliveMs) {
+		if (this.#state === "connected" && !this.#checkLink(now)) return;
+		this.#schedule();
+	}
+
+	/** Closes a dead or stalled connection (false), or sends PINGREQ when due. */
+	#checkLink(now: number): boolean {
+		const seconds = this.#socketTimeoutMs / 1000;
+		if (now >= this.#pingDeadline) {
+			this.#teardown(diagnostic("keepalive_timeout", STATE.CONNECTION_TIMEOUT,
+				`no answer from the broker within ${seconds} s of PINGREQ: the connection is half-open or the broker is stuck`,
+				"the device reconnects; if this repeats, check the network path (NAT timeouts, WiFi power saving)"));
+			return false;
+		}
+		if (now >= this.#partialSince + this.#socketTimeoutMs) {
+			this.#teardown(diagnostic("link_stalled", STATE.CONNECTION_TIMEOUT,
+				`a packet from the broker began arriving ${Math.round((now - this.#partialSince) / 100) / 10} s ago and is still incomplete: the link or the broker has stalled`,
+				"the device reconnects; if this repeats, check the network path and the broker"));
+			return false;
+		}
+		if (now >= this.#blockedSince + this.#socketTimeoutMs) {
+			this.#teardown(diagnostic("link_stalled", STATE.CONNECTION_TIMEOUT,
+				`the network has taken none of the ${this.#queuedBytes} bytes waiting to be sent for ${Math.round((now - this.#blockedSince) / 100) / 10} s: the link has stalled or the broker does not read`,
+				"the device reconnects; if this repeats, check the network path and the broker's load"));
+			return false;
+		}
+		const keepAliveMs = this.#server.keepAlive * 1000;
+		if (!keepAliveMs) return true;
+		if (this.#pingDeadline === Infinity) {
+			if (now >= Math.min(this.#lastSent, this.#lastReceived) + keepAliveMs) {
 				this.#pingDeadline = now + this.#socketTimeoutMs;
-				this.#sendPacket({ type: "pingreq" });
+				this.#ping(now);
 			}
 		}
-		this.#schedule();
+		else if (now >= Math.max(this.#lastSent, this.#lastPing) + keepAliveMs) this.#ping(now);
+		return this.#state === "connected";
+	}
+
+	#ping(now: number): void {
+		this.#lastPing = now;
+		this.#sendPacket({ type: "pingreq" });
 	}
 
 	/* Teardown ------------------------------------------------------------------------ */
@@ -835,9 +1158,14 @@ export class MQTTClient {
 		// Stops a decoder.push() in progress: the rest of that chunk belongs to the closed connection.
 		this.#decoder.reset();
 		this.#queue = [];
+		this.#control = [];
 		this.#queueOffset = 0;
 		this.#queuedBytes = 0;
 		this.#refusedBusy = false;
+		this.#pingDeadline = Infinity;
+		this.#partialSince = Infinity;
+		this.#blockedSince = Infinity;
+		this.#handlersRunning = 0;
 		this.#pendingSubscribe.clear();
 		this.#pendingUnsubscribe.clear();
 		for (const entry of this.#inflight.values()) if (entry.stage === "sent") entry.stage = "unsent";
@@ -870,6 +1198,18 @@ export function checkTopicFilter(filter: string): string | undefined {
 		const level = levels[i];
 		if (level.indexOf("#") >= 0 && (level !== "#" || i !== levels.length - 1)) return "# must be a whole last level";
 		if (level.indexOf("+") >= 0 && level !== "+") return "+ must be a whole level";
+	}
+	return undefined;
+}
+
+/** Why CONNACK's limits cannot be accepted (MQTT 5.0, 3.2.2.3), or undefined. */
+function connackLimitProblem(p: Properties): string | undefined {
+	if (p.receiveMaximum === 0) return "Receive Maximum 0, a protocol error: the broker would accept no QoS 1 or 2 message";
+	if (p.maximumQoS !== undefined && p.maximumQoS > 1) return `Maximum QoS ${p.maximumQoS}, a protocol error: only 0 or 1 may be sent`;
+	if (p.maximumPacketSize === 0) return "Maximum Packet Size 0, a protocol error";
+	for (const [name, label] of BOOLEAN_LIMITS) {
+		const value = p[name];
+		if (typeof value === "number" && value > 1) return `${label} ${value}, a protocol error: only 0 or 1 may be sent`;
 	}
 	return undefined;
 }

@@ -328,6 +328,49 @@ test("a QoS 0 oversize PUBLISH has no packet id", (t) => {
 	t.deepEqual(c.oversize, [{ type: "publish", size: packetSize(p, 5), topic: "q0", qos: 0 }]);
 });
 
+/** An oversize packet's bytes: first byte, a 2-byte remaining length of `remaining`, `head`, then zeros. */
+function oversizeBytes(first: number, remaining: number, head: number[]): Uint8Array {
+	const bytes = new Uint8Array(3 + remaining);
+	bytes.set([first, (remaining % 128) | 0x80, Math.floor(remaining / 128), ...head]);
+	return bytes;
+}
+
+// The checks every packet gets, made on what is known of an oversize one: it is malformed, not
+// merely too large, and its head must not reach the application (an id 0 would be acknowledged).
+const OVERSIZE_MALFORMED: { name: string; version: ProtocolVersion; bytes: Uint8Array; message: RegExp }[] = [
+	{ name: "QoS 1 PUBLISH with packet identifier 0", version: 4, bytes: oversizeBytes(0x32, 1500, [0, 1, 0x74, 0, 0]), message: /packet identifier 0/ },
+	{ name: "QoS 2 PUBLISH with packet identifier 0 (5.0)", version: 5, bytes: oversizeBytes(0x34, 1500, [0, 1, 0x74, 0, 0, 0]), message: /packet identifier 0/ },
+	{ name: "PUBLISH with QoS 3", version: 4, bytes: oversizeBytes(0x36, 1500, [0, 1, 0x74, 0, 1]), message: /QoS 3/ },
+	{ name: "PUBLISH whose topic is not UTF-8", version: 4, bytes: oversizeBytes(0x32, 1500, [0, 2, 0xc3, 0x28, 0, 1]), message: /UTF-8/ },
+	{ name: "PUBLISH whose topic contains U+0000", version: 4, bytes: oversizeBytes(0x30, 1500, [0, 2, 0x61, 0x00]), message: /U\+0000/ },
+	{ name: "PUBLISH whose topic runs past the end of the packet", version: 4, bytes: oversizeBytes(0x32, 1500, [0xff, 0xff]), message: /runs past the end/ },
+	{ name: "SUBACK with fixed header flags 3", version: 4, bytes: oversizeBytes(0x93, 1500, [0, 1]), message: /flags 3/ },
+	{ name: "PUBREL with fixed header flags 0", version: 5, bytes: oversizeBytes(0x60, 1500, [0, 1]), message: /flags 0, expected 2/ },
+];
+
+for (const m of OVERSIZE_MALFORMED) {
+	test(`oversize and malformed: ${m.name} -> onError, not onOversize, no throw`, (t) => {
+		const c = collector(1024, m.version);
+		c.push(m.bytes);
+		t.deepEqual(c.thrown, []);
+		t.deepEqual(c.oversize, []);
+		t.is(c.errors.length, 1);
+		t.is(c.errors[0]?.code, "malformed");
+		t.regex(c.errors[0]?.message ?? "", m.message);
+		t.true(c.decoder.failed);
+	});
+}
+
+test("an oversize PUBLISH whose packet identifier does not fit in the buffer is reported without it", (t) => {
+	// A 64-byte buffer keeps 62 bytes of the body: the topic (2 + 59 bytes) fits, the identifier does not.
+	const topic = "y".repeat(59);
+	const p: PublishPacket = { type: "publish", topic, payload: new Uint8Array(10), qos: 1, retain: false, dup: false, id: 7 };
+	const c = collector(64, 4);
+	c.push(encode(p, 4));
+	t.deepEqual(c.errors, []);
+	t.deepEqual(c.oversize, [{ type: "publish", size: packetSize(p, 4), topic, qos: 1 }]);
+});
+
 test("reset() from a callback stops the push in progress; the rest of that chunk is dropped", (t) => {
 	const got: Packet[] = [];
 	let resetOnFirst = true;

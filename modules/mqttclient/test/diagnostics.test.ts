@@ -1,5 +1,5 @@
 import test from "ava";
-import { ackDiagnostic, connackDiagnostic, disconnectDiagnostic, reasonName, STATE, stateName, transportDiagnostic, type TransportErrorCode } from "mqttclient/diagnostics";
+import { ackDiagnostic, connackDiagnostic, disconnectDiagnostic, keepaliveCloseDiagnostic, reasonName, STATE, stateName, transportDiagnostic, type TransportErrorCode } from "mqttclient/diagnostics";
 import { CONNACK_V5_CODES, DISCONNECT_V5_CODES } from "./oracle";
 
 /*
@@ -47,23 +47,35 @@ test("every 5.0 CONNACK refusal has a message with its hex code and name, and a 
 	}
 });
 
-test("credential refusals (CONNACK 4/5, 0x86/0x87) point at the JWT claims and secret, the clock, and SIGHUP", (t) => {
-	for (const d of [connackDiagnostic(4, 4), connackDiagnostic(4, 5), connackDiagnostic(5, 0x86), connackDiagnostic(5, 0x87)]) {
-		t.is(d.code, "credentials_refused");
+test("credential refusals (CONNACK 4/5, 0x86/0x87, 0x8C) have one generic fix that never talks about JWTs", (t) => {
+	const generic = connackDiagnostic(4, 5).fix;
+	for (const d of [connackDiagnostic(4, 4), connackDiagnostic(4, 5), connackDiagnostic(5, 0x86), connackDiagnostic(5, 0x87), connackDiagnostic(5, 0x8c)]) {
+		t.is(d.code, "credentials_refused", "the code the application specialises the fix by");
 		const fix = d.fix ?? "";
-		t.regex(fix, /JWT/);
-		t.regex(fix, /secret/);
-		t.regex(fix, /issuer|iss\b/);
-		t.regex(fix, /audience|aud\b/);
-		t.regex(fix, /clock/);
+		// The client does not know how the application authenticates: nothing JWT-specific.
+		t.notRegex(fix, /JWT|token|\biss\b|\baud\b|claim|secret|clock|SNTP/i);
+		t.regex(fix, /user name or password/);
 		t.regex(fix, /SIGHUP/);
-		t.regex(fix, /Mosquitto/);
 		t.regex(fix, /password file/);
+		t.regex(fix, /dynamic security/);
+		t.regex(fix, /broker's log/);
+		t.true(fix.endsWith(generic ?? "-"), fix);
 	}
 	t.is(connackDiagnostic(4, 4).state, 4);
 	t.is(connackDiagnostic(4, 5).state, 5);
 	t.is(connackDiagnostic(5, 0x86).state, 4);
 	t.is(connackDiagnostic(5, 0x87).state, 5);
+});
+
+test("no fix text of the client talks about JWTs or tokens (the client does not know the auth mode)", (t) => {
+	const all = [
+		...[1, 2, 3, 4, 5].map((rc) => connackDiagnostic(4, rc)),
+		...CONNACK_V5_CODES.map((rc) => connackDiagnostic(5, rc)),
+		...DISCONNECT_V5_CODES.map((rc) => disconnectDiagnostic(rc)),
+		...(["refused", "dns", "timeout", "tls", "reset", "unreachable", "closed", "io"] as const).map((c) => transportDiagnostic(c)),
+		keepaliveCloseDiagnostic(16, 10),
+	];
+	for (const d of all) t.notRegex(`${d.message} ${d.fix ?? ""}`, /JWT|token/i, d.code);
 });
 
 test("every 5.0 DISCONNECT reason has a message and every error reason a fix", (t) => {
@@ -115,8 +127,44 @@ test("TCP refused, DNS failure and timeout are told apart", (t) => {
 	t.is(timeout.code, "connect_timeout");
 	t.is(timeout.state, STATE.CONNECTION_TIMEOUT);
 	t.regex(timeout.message, /timed out/);
-	// A close without DISCONNECT hints at a session takeover.
-	t.regex(transportDiagnostic("closed").fix ?? "", /same client id/);
+});
+
+test("a close without DISCONNECT: the fix is neutral and ordered by likelihood (broker restart or network, then a duplicate client id, then a refusal)", (t) => {
+	const fix = transportDiagnostic("closed").fix ?? "";
+	const at = (re: RegExp) => {
+		const m = re.exec(fix);
+		t.truthy(m, `${re} in ${fix}`);
+		return m ? m.index : -1;
+	};
+	const restart = at(/broker restarted or stopped/);
+	const network = at(/network dropped/);
+	const duplicate = at(/same client id/);
+	const refusal = at(/ACL/);
+	const size = at(/size limit/);
+	t.true(restart < duplicate && network < duplicate, "a restart or a network drop first");
+	t.true(duplicate < refusal && duplicate < size, "then a duplicate client id, then a refusal");
+	t.regex(fix, /taken over/);
+	t.regex(fix, /Mosquitto before 2\.0\.15/);
+	t.regex(fix, /reconnects/);
+	t.is(transportDiagnostic("closed").code, "connection_lost");
+	t.is(transportDiagnostic("closed").state, STATE.CONNECTION_LOST);
+});
+
+test("a close after a keepalive of silence from the client says keepalive", (t) => {
+	const d = keepaliveCloseDiagnostic(16.2, 10);
+	t.is(d.code, "connection_lost");
+	t.is(d.state, STATE.CONNECTION_LOST);
+	t.regex(d.message, /16\.2 s after this client last sent anything \(keepalive 10 s\)/);
+	t.regex(d.fix ?? "", /^keepalive: /);
+	t.regex(d.fix ?? "", /1\.5 x keepalive \(15 s\)/);
+	t.notRegex(d.fix ?? "", /client id|taken over|ACL/);
+});
+
+test("CONNACK 0x9A and 0x9B (5.0) are about the will", (t) => {
+	t.is(connackDiagnostic(5, 0x9a).code, "retain_not_supported");
+	t.is(connackDiagnostic(5, 0x9b).code, "qos_not_supported");
+	t.regex(connackDiagnostic(5, 0x9a).fix ?? "", /will/);
+	t.regex(connackDiagnostic(5, 0x9b).fix ?? "", /will/);
 });
 
 test("acknowledgement refusals have stable codes", (t) => {

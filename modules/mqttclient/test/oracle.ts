@@ -571,3 +571,43 @@ export function mpParse(bytes: Uint8Array | readonly Uint8Array[], version: Prot
 	}
 	return error ? { packets, raw, error } : { packets, raw };
 }
+
+/* ----------------------------------------------------------------------------------------- */
+/* Mutation of byte streams (fuzzing)                                                         */
+
+/** 1 to 4 random mutations of `input`: bit flips, truncation, insertions, duplications, deletions, 0xff bytes. */
+export function mutate(r: Rand, input: Uint8Array): Uint8Array {
+	let b = Array.from(input);
+	const count = r.int(1, 4);
+	for (let m = 0; m < count; m++) {
+		const at = b.length ? r.int(0, b.length - 1) : 0;
+		switch (r.int(0, 6)) {
+			case 0: // bit flip
+				if (b.length) b[at] ^= 1 << r.int(0, 7);
+				break;
+			case 1: // truncation
+				b = b.slice(0, at);
+				break;
+			case 2: { // insertion of random bytes
+				const ins = Array.from(r.bytes(r.int(1, 8)));
+				b.splice(at, 0, ...ins);
+				break;
+			}
+			case 3: { // duplication of a slice
+				const len = r.int(1, 32);
+				b.splice(at, 0, ...b.slice(at, at + len));
+				break;
+			}
+			case 4: // deletion of a range
+				b.splice(at, r.int(1, 8));
+				break;
+			case 5: // a random byte where a length or type byte is likely
+				if (b.length) b[r.bool() ? 0 : Math.min(1, b.length - 1)] = r.int(0, 255);
+				break;
+			case 6: // overwrite with 0xff (varint continuation, huge lengths)
+				if (b.length) b[at] = 0xff;
+				break;
+		}
+	}
+	return new Uint8Array(b);
+}
