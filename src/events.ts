@@ -4,6 +4,12 @@
  *
  * Event names are a stable contract ("<area>.<what>"); other tools read them.
  * Secrets never go into a record: a JWT appears only as its first 20 characters.
+ *
+ * `ts` is the wall-clock time, or null while the wall clock has not been set: before SNTP the
+ * board's clock counts from 1970, and a 1970 date in a log is a lie a person has to see through.
+ *
+ * Every warning and error line names its cause (the record's reason, error, message or detail)
+ * and, when the record has one, puts the fix on its own line.
  */
 
 import { deepFreeze } from "frozen";
@@ -11,6 +17,17 @@ import type { Clock, LogRecord, LogSink } from "./ports";
 
 export type Level = LogRecord["level"];
 export type Fields = Record<string, unknown>;
+
+/**
+ * A wall clock reading before this (2024-01-01T00:00:00Z) has not been set: the firmware itself
+ * accepts no SNTP answer before it (supervisor.ts, VALID_TIME_AFTER).
+ */
+export const WALL_CLOCK_SET_AFTER = 1704067200000;
+
+/** The record's `ts` for a wall-clock reading: ISO 8601, or null when the clock is not set. */
+export function timestamp(epochMs: number): string | null {
+	return epochMs > WALL_CLOCK_SET_AFTER ? isoTime(epochMs) : null;
+}
 
 export class Logger {
 	readonly #clock: Clock;
@@ -32,7 +49,8 @@ export class Logger {
 	}
 
 	#emit(level: Level, event: string, fields: Fields): void {
-		const record: LogRecord = { ts: isoTime(this.#clock.wallTime()), uptimeMs: this.#clock.now(), level, event };
+		// ts is null until the clock is set; `as` because ports.ts has typed it as a string.
+		const record = { ts: timestamp(this.#clock.wallTime()), uptimeMs: this.#clock.now(), level, event } as LogRecord;
 		for (const key in fields) if (fields[key] !== undefined) record[key] = fields[key];
 		try {
 			this.#sink(record);
@@ -56,13 +74,30 @@ type Formatter = (r: LogRecord) => string;
 
 const str = (v: unknown): string => (v === undefined || v === null ? "" : String(v));
 
+/** An MQTT diagnostic: what happened (`reason` in connection events, `message` in warnings), then state and code. */
 function diagnosticLine(r: LogRecord): string {
 	const parts: string[] = [];
-	if (r.message) parts.push(str(r.message));
+	const what = str(r.reason) || str(r.message);
+	if (what) parts.push(what);
 	if (r.state !== undefined) parts.push(`(state ${str(r.state)}${r.code ? `, ${str(r.code)}` : ""})`);
 	else if (r.code) parts.push(`(${str(r.code)})`);
-	let line = parts.join(" ");
-	if (r.fix) line += `\n   ↳ fix: ${str(r.fix)}`;
+	return parts.join(" ");
+}
+
+/** The fields that say why something failed, in the order a person reads them. */
+const CAUSES: readonly string[] = deepFreeze(["reason", "error", "message", "detail"]);
+
+/**
+ * A warning or error line with its cause and fix: any cause the event's formatter left out is
+ * added (so a new event, or a new field, cannot go unexplained), and the fix goes on its own line.
+ */
+function withCause(line: string, r: LogRecord): string {
+	for (const key of CAUSES) {
+		const text = typeof r[key] === "object" && r[key] !== null ? JSON.stringify(r[key]) : str(r[key]);
+		if (text && !line.includes(text)) line += ` (${key}: ${text})`;
+	}
+	const fix = str(r.fix);
+	if (fix && !line.includes(fix)) line += `\n   ↳ fix: ${fix}`;
 	return line;
 }
 
@@ -78,7 +113,7 @@ function reading(r: LogRecord): string {
 const HUMAN: Record<string, Formatter> = deepFreeze({
 	"device.boot": (r) => `🚀 Booting ${str(r.firmware)} ${str(r.firmwareVersion)}${r.clientId ? ` as ${str(r.clientId)}` : ", client id once WiFi has started"} (reboot reason: ${str(r.rebootReason) || "power on"})`,
 	"identity.ready": (r) => `🆔 Client id: ${str(r.clientId)} (MAC ${str(r.mac)})`,
-	"identity.unavailable": (r) => `❌ No client id, not connecting to MQTT: ${str(r.reason)}\n   ↳ fix: ${str(r.fix)}`,
+	"identity.unavailable": (r) => `❌ No client id, not connecting to MQTT: ${str(r.reason)}`,
 	"state.changed": (r) => `ℹ️  State: ${str(r.from)} → ${str(r.to)}`,
 	"wifi.connecting": (r) => `📶 Connecting to WiFi "${str(r.ssid)}"...`,
 	"wifi.connected": (r) => `✅ WiFi connected! IP: ${str(r.ip)}`,
@@ -95,7 +130,7 @@ const HUMAN: Record<string, Formatter> = deepFreeze({
 	"mqtt.backoff": (r) => `⏳ Next MQTT attempt in ${(Number(r.delayMs) / 1000).toFixed(1)} s`,
 	"mqtt.subscribed": (r) => `✅ Subscribed to: ${str(r.topic)}`,
 	"mqtt.warning": (r) => `⚠️  MQTT: ${diagnosticLine(r)}`,
-	"mqtt.client_id_conflict": (r) => `❌ Client id conflict: another connection keeps taking over "${str(r.clientId)}"\n   ↳ fix: ${str(r.fix)}`,
+	"mqtt.client_id_conflict": (r) => `❌ Client id conflict: another connection keeps taking over "${str(r.clientId)}"`,
 	"telemetry.published": (r) => `✅ ${reading(r) || "Telemetry sent (no reading)"}  → ${str(r.topic)} (${str(r.bytes)} bytes, seq ${str(r.seq)})`,
 	"telemetry.queued": (r) => `📥 Telemetry seq ${str(r.seq)} kept for later (${str(r.reason)}; ${str(r.queued)} waiting)`,
 	"telemetry.dropped": (r) => `⚠️  Telemetry dropped: ${str(r.reason)}`,
@@ -125,15 +160,21 @@ const HUMAN: Record<string, Formatter> = deepFreeze({
 	"store.warning": (r) => `⚠️  Stored ${str(r.key)} ignored: ${str(r.reason)}`,
 });
 
-/** The line a serial monitor shows for this record. */
+/** The line a serial monitor shows for this record (a fix goes on a second line). */
 export function formatHuman(record: LogRecord): string {
 	const f = HUMAN[record.event];
-	if (f) return f(record);
+	const line = f ? f(record) : fallback(record);
+	return record.level === "info" ? line : withCause(line, record);
+}
+
+/** An event without its own line: its name and fields (the fix apart, on its own line). */
+function fallback(record: LogRecord): string {
 	const icon = record.level === "error" ? "❌" : record.level === "warn" ? "⚠️ " : "ℹ️ ";
 	const extra: string[] = [];
 	for (const key in record) {
-		if (key === "ts" || key === "uptimeMs" || key === "level" || key === "event") continue;
+		if (key === "ts" || key === "uptimeMs" || key === "level" || key === "event" || key === "fix") continue;
 		extra.push(`${key}=${typeof record[key] === "object" ? JSON.stringify(record[key]) : str(record[key])}`);
 	}
-	return `${icon} ${record.event}${extra.length ? " " + extra.join(" ") : ""}`;
+	const line = `${icon} ${record.event}${extra.length ? " " + extra.join(" ") : ""}`;
+	return record.fix ? `${line}\n   ↳ fix: ${str(record.fix)}` : line;
 }

@@ -122,7 +122,7 @@ function parseValue(name: string, flag: Flag, raw: string | undefined): unknown 
 			return mac;
 		}
 		case "url":
-			if (!/^mqtts?:\/\/[^/:\s]+(:\d{1,5})?\/?$/.test(raw)) throw new UsageError(`${name} must be mqtt://host:port or mqtts://host:port, not "${raw}"`);
+			checkBrokerUrl(name, raw);
 			return raw;
 		case "file":
 			if (!fs.existsSync(raw)) throw new UsageError(`${name}: file "${raw}" not found`);
@@ -130,6 +130,65 @@ function parseValue(name: string, flag: Flag, raw: string | undefined): unknown 
 		default:
 			return raw;
 	}
+}
+
+/** mqtt://host:port or mqtts://host:port, the port (when given) from 1 to 65535. */
+function checkBrokerUrl(name: string, raw: string): void {
+	if (!/^mqtts?:\/\/[^/:\s]+(:\d+)?\/?$/.test(raw)) throw new UsageError(`${name} must be mqtt://host:port or mqtts://host:port, not "${raw}"`);
+	checkBrokerPort(name, raw);
+}
+
+function checkBrokerPort(name: string, url: string): void {
+	const port = /:(\d+)\/?$/.exec(url)?.[1];
+	if (port !== undefined && !(Number(port) >= 1 && Number(port) <= 65535)) throw new UsageError(`${name}: port ${port} is out of range (1 to 65535) in "${url}"`);
+}
+
+/** Kernel file systems: their "files" are not storage, and writing there can hang or do things. */
+const KERNEL_FS = ["/proc", "/sys"];
+
+function errnoText(e: unknown): string {
+	const err = e as NodeJS.ErrnoException;
+	return err.code ? `${err.code}: ${err.message.replace(/^\w+: /, "").replace(/, \w+ '.*'$/, "")}` : String(err.message ?? e);
+}
+
+/**
+ * The --data-dir the store will use, checked before anything starts: not on a kernel file system
+ * (symbolic links followed), a directory (created when missing), and writable (a file is written
+ * and removed). Returns the absolute path.
+ */
+function checkDataDir(dir: string): string {
+	const name = `--data-dir ${dir}`;
+	const absolute = path.resolve(dir);
+	// The real place: the nearest existing ancestor with its links resolved, plus the rest.
+	let existing = absolute;
+	while (!fs.existsSync(existing) && path.dirname(existing) !== existing) existing = path.dirname(existing);
+	let real: string;
+	try {
+		real = path.join(fs.realpathSync(existing), path.relative(existing, absolute));
+	}
+	catch (e) {
+		throw new UsageError(`${name}: cannot resolve ${existing} (${errnoText(e)})`);
+	}
+	const kernel = KERNEL_FS.find((root) => real === root || real.startsWith(root + "/"));
+	if (kernel) throw new UsageError(`${name}: ${real} is under ${kernel}, a kernel file system; choose a directory on disk`);
+	if (fs.existsSync(absolute) && !fs.statSync(absolute).isDirectory()) throw new UsageError(`${name}: not a directory (a file of that name exists)`);
+	try {
+		fs.mkdirSync(absolute, { recursive: true });
+	}
+	catch (e) {
+		throw new UsageError(`${name}: cannot create the directory (${errnoText(e)})`);
+	}
+	const probe = path.join(absolute, `.write-check-${process.pid}`);
+	try {
+		fs.writeFileSync(probe, "ok");
+		fs.rmSync(probe);
+	}
+	catch (e) {
+		throw new UsageError(`${name}: cannot write there (${errnoText(e)})`);
+	}
+	const prefs = path.join(absolute, "preferences.json");
+	if (fs.existsSync(prefs) && !fs.statSync(prefs).isFile()) throw new UsageError(`${name}: ${prefs} exists and is not a file`);
+	return absolute;
 }
 
 export function parseArgs(argv: string[]): Options | "help" {
@@ -240,6 +299,8 @@ async function main(): Promise<number> {
 	try {
 		if (o.target === "linux" && o.log === "json") throw new UsageError("--log json: the Linux target prints the serial monitor's lines; use --target sim for JSON events");
 		config = buildConfig(o, undefined);
+		if (o.configFile) checkBrokerPort(`--config ${o.configFile}: mqtt.url`, config.mqtt.url);
+		if (o.dataDir !== undefined) o.dataDir = checkDataDir(o.dataDir);
 	}
 	catch (e) {
 		if (e instanceof UsageError) {

@@ -21,12 +21,26 @@ export interface Claims {
 	[name: string]: unknown;
 }
 
+/**
+ * Seconds by which a minted token's iat (and nbf) lie before the device's clock. EMQX before 5.8
+ * refuses a token whose iat is later than its own clock, with no leeway (emqx_authn_jwt: exp >
+ * now, iat <= now, nbf <= now, in whole seconds); a device whose clock runs one second ahead of
+ * the broker's would be refused although SNTP set it. With iat a minute early, clocks may differ
+ * by up to a minute either way: ahead, iat is still in the broker's past; behind, exp (the
+ * device's now + ttl) comes that much sooner, far from the refresh 5 minutes before it.
+ */
+export const CLOCK_MARGIN = 60;
+
 export interface MintOptions {
 	secret: string | Uint8Array;
 	/** Wall-clock time, seconds since 1970. */
 	now: number;
-	/** Lifetime in seconds; exp = iat + ttl. Default 3600. */
+	/** Lifetime in seconds from now; exp = now + ttl. Default 3600. */
 	ttl?: number;
+	/** iat (and nbf) = now - margin, in seconds; default CLOCK_MARGIN. exp does not move. */
+	margin?: number;
+	/** Also send nbf (= iat), for brokers that insist on it. */
+	notBefore?: boolean;
 	issuer?: string;
 	audience?: string;
 	subject?: string;
@@ -50,16 +64,19 @@ export function sign(claims: Claims, secret: string | Uint8Array, hmac: HmacSha2
 	return input + "." + base64urlEncode(hmac(keyBytes(secret), utf8Encode(input)));
 }
 
-/** Mints the device token: iss, aud, sub, iat and exp = iat + ttl. */
+/** Mints the device token: iss, aud, sub, iat = now - margin (nbf too if asked) and exp = now + ttl. */
 export function mint(options: MintOptions): Minted {
 	if (!(options.now > 0)) throw new RangeError("JWT needs a valid wall-clock time");
-	const iat = Math.floor(options.now);
+	const margin = options.margin ?? CLOCK_MARGIN;
+	if (!(margin >= 0) || margin !== Math.floor(margin)) throw new RangeError(`JWT clock margin must be a whole number of seconds >= 0, not ${margin}`);
+	const now = Math.floor(options.now);
 	const claims: Claims = {};
 	if (options.issuer) claims.iss = options.issuer;
 	if (options.audience) claims.aud = options.audience;
 	if (options.subject) claims.sub = options.subject;
-	claims.iat = iat;
-	claims.exp = iat + (options.ttl ?? 3600);
+	claims.iat = now - margin;
+	if (options.notBefore) claims.nbf = claims.iat;
+	claims.exp = now + (options.ttl ?? 3600);
 	return { token: sign(claims, options.secret, options.hmac), claims };
 }
 
@@ -95,15 +112,32 @@ function parseJsonPart(part: string): Record<string, unknown> | undefined {
 export interface VerifyOptions {
 	secret: string | Uint8Array;
 	hmac: HmacSha256;
-	/** Seconds since 1970. */
+	/** Seconds since 1970 (fractions are dropped, as EMQX counts whole seconds). */
 	now: number;
 	issuer?: string;
 	audience?: string;
+	/** Refuse an iat after now, as EMQX before 5.8 does (default true; 5.8 dropped the check). */
+	checkIat?: boolean;
 }
 
 export type VerifyResult = { ok: true; claims: Claims } | { ok: false; reason: string };
 
-/** Verifies an HS256 token the way EMQX does: signature, exp and nbf when present (no leeway), iss/aud when asked. */
+/**
+ * A time claim as EMQX reads it: a number, or a string holding one ("1795300000"); NaN otherwise
+ * (which no comparison accepts). Undefined when the claim is absent.
+ */
+function timeClaim(value: unknown): number | undefined {
+	if (value === undefined) return undefined;
+	if (typeof value === "number") return value;
+	if (typeof value === "string" && /^[+-]?\d+(\.\d+([eE][+-]?\d+)?)?$/.test(value)) return Number(value);
+	return NaN;
+}
+
+/**
+ * Verifies an HS256 token the way EMQX does: signature; then, when present, exp > now, iat <= now
+ * (EMQX before 5.8) and nbf <= now in whole seconds with no leeway, a time claim being a number or
+ * a numeric string; iss and aud equal to the expected values when asked.
+ */
 export function verify(token: string, options: VerifyOptions): VerifyResult {
 	const decoded = decode(token);
 	if (!decoded) return { ok: false, reason: "not a JWT" };
@@ -113,8 +147,13 @@ export function verify(token: string, options: VerifyOptions): VerifyResult {
 	const given = base64urlDecode(token.slice(dot + 1));
 	if (!given || !sameBytes(expected, given)) return { ok: false, reason: "signature does not match the secret" };
 	const { claims } = decoded;
-	if (typeof claims.exp === "number" && options.now >= claims.exp) return { ok: false, reason: "token expired" };
-	if (typeof claims.nbf === "number" && options.now < claims.nbf) return { ok: false, reason: "token not yet valid (nbf)" };
+	const now = Math.floor(options.now);
+	const exp = timeClaim(claims.exp);
+	const iat = options.checkIat === false ? undefined : timeClaim(claims.iat);
+	const nbf = timeClaim(claims.nbf);
+	if (exp !== undefined && !(now < exp)) return { ok: false, reason: Number.isNaN(exp) ? "exp is not a number" : "token expired" };
+	if (iat !== undefined && !(iat <= now)) return { ok: false, reason: Number.isNaN(iat) ? "iat is not a number" : `token issued in the future (iat ${iat} > now ${now})` };
+	if (nbf !== undefined && !(nbf <= now)) return { ok: false, reason: Number.isNaN(nbf) ? "nbf is not a number" : "token not yet valid (nbf)" };
 	if (options.issuer !== undefined && claims.iss !== options.issuer) return { ok: false, reason: `issuer ${String(claims.iss)} is not ${options.issuer}` };
 	if (options.audience !== undefined && claims.aud !== options.audience) return { ok: false, reason: `audience ${String(claims.aud)} is not ${options.audience}` };
 	return { ok: true, claims };

@@ -9,6 +9,10 @@
 
 import { Duplex } from "node:stream";
 import type { Transport, TransportEvents, TransportFactory, TransportOptions } from "mqttclient/transport";
+import { pushBounded } from "./bounded";
+
+/** Connection attempts kept in SimNetworkStats.attempts (the most recent). */
+export const ATTEMPTS_LIMIT = 10_000;
 
 type Acceptor = (stream: Duplex) => void;
 
@@ -26,7 +30,7 @@ interface Link {
 export interface SimNetworkStats {
 	connects: number;
 	refused: number;
-	/** Virtual-time stamps of connection attempts per endpoint, for fleet tests. */
+	/** Virtual-time stamps of the last ATTEMPTS_LIMIT connection attempts per endpoint, for fleet tests. */
 	attempts: { endpoint: string; at: number }[];
 }
 
@@ -95,7 +99,7 @@ export class SimNetwork {
 
 	readonly tcp: TransportFactory = (options: TransportOptions, events: TransportEvents): Transport => {
 		const endpoint = `${options.host}:${options.port}`;
-		this.stats.attempts.push({ endpoint, at: this.#now() });
+		pushBounded(this.stats.attempts, { endpoint, at: this.#now() }, ATTEMPTS_LIMIT);
 		const acceptor = this.#acceptors.get(endpoint);
 		let link: Link | undefined;
 		if (!acceptor || this.#down.has(endpoint) || options.tls) {

@@ -4,6 +4,7 @@
 
 import { createHmac, randomBytes } from "node:crypto";
 import { formatHuman, formatJson } from "../../src/events";
+import { pushBounded } from "./bounded";
 import { mulberry32 } from "./prng";
 import type { HmacSha256, LogRecord, LogSink, Random, System } from "../../src/ports";
 
@@ -23,6 +24,7 @@ export function seededRandom(seed: number): Random {
 export class HostSystem implements System {
 	readonly #onRestart: (reason: string) => void;
 	readonly #baseFree: number;
+	/** Reasons of the last 100 restarts, oldest first. */
 	restarts: string[] = [];
 
 	/** @param onRestart what "rebooting" means here: the harness boots a fresh device on the same store */
@@ -32,7 +34,7 @@ export class HostSystem implements System {
 	}
 
 	restart(reason: string): void {
-		this.restarts.push(reason);
+		pushBounded(this.restarts, reason, 100);
 		this.#onRestart(reason);
 	}
 
@@ -48,7 +50,10 @@ export function consoleSink(format: LogFormat, write: (line: string) => void = (
 	return (record: LogRecord) => write(format === "json" ? formatJson(record) : formatHuman(record));
 }
 
-/** Keeps every record, for tests. */
+/**
+ * Keeps every record, for tests (which count and order them over the whole run). Not for a
+ * long-running simulator: `npm start` writes records to the console (consoleSink) instead.
+ */
 export class RecordingSink {
 	readonly records: LogRecord[] = [];
 	readonly sink: LogSink = (record) => {

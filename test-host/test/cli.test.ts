@@ -15,17 +15,30 @@ interface Run {
 	ms: number;
 }
 
+const ROOT = path.resolve(import.meta.dirname, "../..");
+
 function npmStart(args: string[], timeoutMs = 60_000): Promise<Run> {
+	return run("npm", ["start", "--silent", "--", ...args], timeoutMs);
+}
+
+/** The simulator without npm in between: what `npx tsx test-host/cli.ts` runs. */
+function cli(args: string[], timeoutMs = 60_000, options: { uid?: number; gid?: number } = {}): Promise<Run> {
+	return run(path.join(ROOT, "node_modules/.bin/tsx"), ["test-host/cli.ts", ...args], timeoutMs, options);
+}
+
+function run(command: string, args: string[], timeoutMs: number, options: { uid?: number; gid?: number } = {}): Promise<Run> {
 	const started = Date.now();
 	return new Promise((resolve, reject) => {
-		const child = spawn("npm", ["start", "--silent", "--", ...args], { cwd: path.resolve(import.meta.dirname, "../.."), env: { ...process.env, FORCE_COLOR: "0" } });
+		const env = { ...process.env, FORCE_COLOR: "0", ...(options.uid !== undefined ? { HOME: os.tmpdir() } : {}) };
+		// Its own process group, so a timeout ends tsx's node child too, not only tsx.
+		const child = spawn(command, args, { cwd: ROOT, env, detached: true, ...options });
 		let stdout = "";
 		let stderr = "";
 		child.stdout.on("data", (d) => (stdout += d));
 		child.stderr.on("data", (d) => (stderr += d));
 		const timer = setTimeout(() => {
-			child.kill("SIGKILL");
-			reject(new Error(`npm start did not finish in ${timeoutMs} ms\n${stdout}\n${stderr}`));
+			process.kill(-child.pid!, "SIGKILL");
+			reject(new Error(`${command} ${args.join(" ")} did not finish in ${timeoutMs} ms\n${stdout}\n${stderr}`));
 		}, timeoutMs);
 		child.on("close", (code) => {
 			clearTimeout(timer);
@@ -49,8 +62,13 @@ test("npm start -- --duration 8 --log json: the boot sequence, telemetry at the 
 	const run = await npmStart(["--duration", "8", "--log", "json", "--telemetry-interval", "2"]);
 	t.is(run.code, 0, run.stderr);
 	const lines = records(run.stdout);
-	for (const r of lines) {
-		t.regex(String(r.ts), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+	const synced = lines.findIndex((r) => r.event === "time.synced");
+	t.true(synced > 0);
+	for (const [i, r] of lines.entries()) {
+		// The device's own records have no wall time before SNTP; the simulator's (sim.*, backend.*) always do.
+		const device = !/^(sim|backend)\./.test(String(r.event));
+		if (device && i < synced) t.is(r.ts, null, `${String(r.event)} before time.synced: ts null`);
+		else t.regex(String(r.ts), /^20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, String(r.event));
 		t.is(typeof r.uptimeMs, "number");
 		t.true(["info", "warn", "error"].includes(String(r.level)));
 		t.regex(String(r.event), /^[a-z_]+\.[a-z_]+$/);
@@ -120,6 +138,8 @@ test("unknown flags and bad values: one line naming the problem, exit 2", async 
 		[["--device-mac", "12:34"], /--device-mac must look like/],
 		[["--log"], /--log needs a value/],
 		[["--broker", "http://x"], /--broker must be mqtt:\/\/host:port/],
+		[["--broker", "mqtt://127.0.0.1:99999"], /--broker: port 99999 is out of range \(1 to 65535\)/],
+		[["--broker", "mqtt://127.0.0.1:0"], /--broker: port 0 is out of range/],
 		[["--config", "/nonexistent.json"], /--config: file "\/nonexistent.json" not found/],
 		[["--jwt-refresh", "7200"], /--jwt-refresh: must be shorter than auth.jwtTtl/],
 	] as [string[], RegExp][]) {
@@ -146,4 +166,59 @@ test("--data-dir keeps preferences across runs (boot counter, power state)", asy
 	t.is(boot.boots, 2);
 	const prefs = JSON.parse(fs.readFileSync(path.join(dir, "preferences.json"), "utf8"));
 	t.deepEqual(JSON.parse(prefs.power), { on: true, brightness: 80 }, "the demo SET_POWER was persisted");
+});
+
+test("--log json through tsx directly (or npm start --silent): stdout is JSON lines and nothing else", async (t) => {
+	const run = await cli(["--duration", "3", "--log", "json", "--telemetry-interval", "1"]);
+	t.is(run.code, 0, run.stderr);
+	const lines = run.stdout.split("\n");
+	t.is(lines.pop(), "", "ends with a newline");
+	t.true(lines.length > 20);
+	for (const line of lines) {
+		let value: unknown;
+		t.notThrows(() => (value = JSON.parse(line)), `not JSON: ${line}`);
+		const r = value as Record<string, unknown>;
+		t.true(typeof r === "object" && r !== null && typeof r.event === "string" && "ts" in r && typeof r.uptimeMs === "number", line);
+	}
+	t.false(run.stdout.includes("1970-"), "no 1970 timestamps before the clock is set");
+	const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+	t.true(readme.includes("npm start --silent -- --log json"), "README says how to get pure JSON from npm");
+});
+
+test("--data-dir is checked before anything starts: one line, exit 2", async (t) => {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sim-dir-"));
+	const file = path.join(dir, "a-file");
+	fs.writeFileSync(file, "x");
+	for (const [arg, pattern] of [
+		[file, /--data-dir .*a-file: not a directory/],
+		[path.join(file, "sub"), /--data-dir .*a-file\/sub: cannot create the directory \(ENOTDIR/],
+		["/proc/sensor-data", /--data-dir \/proc\/sensor-data: \/proc\/sensor-data is under \/proc, a kernel file system/],
+		["/proc/self/sensor", /is under \/proc, a kernel file system/],
+		["/sys/sensor-data", /is under \/sys, a kernel file system/],
+	] as [string, RegExp][]) {
+		const run = await cli(["--data-dir", arg], 20_000);
+		t.is(run.code, 2, `${arg}: ${run.stderr}`);
+		t.regex(run.stderr, pattern);
+		t.is(run.stderr.trim().split("\n").length, 1, "one line");
+		t.is(run.stdout, "", "nothing started: no broker, no device");
+	}
+});
+
+test("--data-dir that cannot be written: one line, exit 2", async (t) => {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sim-ro-"));
+	fs.chmodSync(dir, 0o555);
+	t.teardown(() => fs.chmodSync(dir, 0o755));
+	// root writes anywhere: run the simulator as nobody then.
+	const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+	const run = await cli(["--data-dir", dir], 20_000, asNobody);
+	t.is(run.code, 2, run.stderr);
+	t.regex(run.stderr, /^error: --data-dir .*: cannot write there \(EACCES: permission denied\)\n$/);
+	t.is(run.stdout, "");
+});
+
+test("--data-dir that does not exist yet is created, and the write check leaves nothing behind", async (t) => {
+	const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "sim-new-")), "a", "b");
+	const run = await cli(["--data-dir", dir, "--duration", "1", "--log", "json"]);
+	t.is(run.code, 0, run.stderr);
+	t.deepEqual(fs.readdirSync(dir), ["preferences.json"]);
 });
