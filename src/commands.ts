@@ -1,6 +1,7 @@
 /*
- * Commands from the backend: parsing and validation (pure), and the memory that makes a command
- * redelivered by QoS 1 (same commandId) answered again but executed once.
+ * Commands from the backend: parsing and validation (pure). Every key of a message is looked up as
+ * an own property only, so a name like "constructor" or "__proto__" never reaches Object.prototype.
+ * (Executing each commandId at most once is src/command-log.ts's job.)
  *
  * Wire forms:
  * - commands topic: {"commandId","timestamp","type","payload",...,"correlationId"?}
@@ -10,6 +11,7 @@
 
 import { utf8Decode } from "bytes";
 import { deepFreeze } from "frozen";
+import { hasOwn } from "./settings";
 
 export type Command =
 	| { type: "SET_POWER"; power: boolean; brightness?: number }
@@ -41,6 +43,11 @@ const TYPE_ALIASES: Record<string, Command["type"] | undefined> = deepFreeze({
 
 const ID = /^[\x21-\x7e]{1,64}$/;
 
+/** The value of an own property of a message object; undefined for anything inherited. */
+function field(o: Record<string, unknown>, key: string): unknown {
+	return hasOwn(o, key) ? o[key] : undefined;
+}
+
 function reject(reason: string, envelope: Envelope = {}): Parsed {
 	return { ok: false, reason, envelope };
 }
@@ -67,20 +74,23 @@ export function parseJsonObject(payload: Uint8Array): { value?: Record<string, u
 
 function envelopeOf(o: Record<string, unknown>): { envelope: Envelope; reason?: string } {
 	const envelope: Envelope = {};
-	if (o.commandId !== undefined) {
-		if (typeof o.commandId !== "string" || !ID.test(o.commandId)) return { envelope, reason: "commandId must be a string of 1 to 64 visible characters" };
-		envelope.commandId = o.commandId;
+	const commandId = field(o, "commandId");
+	if (commandId !== undefined) {
+		if (typeof commandId !== "string" || !ID.test(commandId)) return { envelope, reason: "commandId must be a string of 1 to 64 visible characters" };
+		envelope.commandId = commandId;
 	}
-	if (o.correlationId !== undefined) {
-		if (typeof o.correlationId !== "string" || !ID.test(o.correlationId)) return { envelope, reason: "correlationId must be a string of 1 to 64 visible characters" };
-		envelope.correlationId = o.correlationId;
+	const correlationId = field(o, "correlationId");
+	if (correlationId !== undefined) {
+		if (typeof correlationId !== "string" || !ID.test(correlationId)) return { envelope, reason: "correlationId must be a string of 1 to 64 visible characters" };
+		envelope.correlationId = correlationId;
 	}
-	if (typeof o.type === "string") envelope.typeName = o.type.slice(0, 32);
+	const type = field(o, "type");
+	if (typeof type === "string") envelope.typeName = type.slice(0, 32);
 	return { envelope };
 }
 
 function payloadObject(o: Record<string, unknown>): Record<string, unknown> | undefined {
-	const p = o.payload;
+	const p = field(o, "payload");
 	if (p === undefined || p === null) return {};
 	if (typeof p !== "object" || Array.isArray(p)) return undefined;
 	return p as Record<string, unknown>;
@@ -89,17 +99,21 @@ function payloadObject(o: Record<string, unknown>): Record<string, unknown> | un
 function buildCommand(type: Command["type"], p: Record<string, unknown>): Command | string {
 	switch (type) {
 		case "SET_POWER": {
-			if (typeof p.power !== "boolean") return "SET_POWER needs payload.power true or false";
-			if (p.brightness === undefined) return { type, power: p.power };
-			if (typeof p.brightness !== "number" || !Number.isInteger(p.brightness) || p.brightness < 0 || p.brightness > 100)
+			const power = field(p, "power");
+			const brightness = field(p, "brightness");
+			if (typeof power !== "boolean") return "SET_POWER needs payload.power true or false";
+			if (brightness === undefined) return { type, power };
+			if (typeof brightness !== "number" || !Number.isInteger(brightness) || brightness < 0 || brightness > 100)
 				return "SET_POWER payload.brightness must be an integer from 0 to 100";
-			return { type, power: p.power, brightness: p.brightness };
+			return { type, power, brightness };
 		}
 		case "ROTATE_CREDENTIALS": {
-			if (typeof p.password !== "string" || p.password.length < 1 || p.password.length > 256) return "rotate_credentials needs payload.password (1 to 256 characters)";
-			if (p.username === undefined) return { type, password: p.password };
-			if (typeof p.username !== "string" || p.username.length < 1 || p.username.length > 128) return "rotate_credentials payload.username must be 1 to 128 characters";
-			return { type, password: p.password, username: p.username };
+			const password = field(p, "password");
+			const username = field(p, "username");
+			if (typeof password !== "string" || password.length < 1 || password.length > 256) return "rotate_credentials needs payload.password (1 to 256 characters)";
+			if (username === undefined) return { type, password };
+			if (typeof username !== "string" || username.length < 1 || username.length > 128) return "rotate_credentials payload.username must be 1 to 128 characters";
+			return { type, password, username };
 		}
 		case "RESET":
 		case "ALERT_RESET":
@@ -118,10 +132,11 @@ export function parseCommand(payload: Uint8Array, topicType?: string): Parsed {
 	}
 	const { envelope, reason } = envelopeOf(o);
 	if (reason) return reject(reason, envelope);
-	const typeName = topicType ?? o.type;
+	const typeName = topicType ?? field(o, "type");
 	if (typeof typeName !== "string" || !typeName) return reject("missing command type", envelope);
 	envelope.typeName = typeName.slice(0, 32);
-	const type = TYPE_ALIASES[typeName.toUpperCase()];
+	const upper = typeName.toUpperCase();
+	const type = hasOwn(TYPE_ALIASES, upper) ? TYPE_ALIASES[upper] : undefined;
 	if (!type) return reject(`unknown command type "${envelope.typeName}"`, envelope);
 	if (topicType === undefined && envelope.commandId === undefined) return reject("missing commandId", envelope);
 	const p = payloadObject(o);
@@ -137,27 +152,4 @@ export function parseLight(payload: Uint8Array): Parsed {
 	const body = text(payload)?.trim().toUpperCase();
 	if (body === "ON" || body === "OFF") return { ok: true, command: { type: "LIGHT", on: body === "ON" }, envelope: { typeName: body } };
 	return reject("light/control payload must be ON or OFF");
-}
-
-/** Remembers the last commands executed, with the response each got. */
-export class CommandMemory<T> {
-	readonly #limit: number;
-	readonly #entries = new Map<string, T>();
-
-	constructor(limit = 32) {
-		this.#limit = limit;
-	}
-
-	get(commandId: string): T | undefined {
-		return this.#entries.get(commandId);
-	}
-
-	remember(commandId: string, response: T): void {
-		this.#entries.delete(commandId);
-		this.#entries.set(commandId, response);
-		while (this.#entries.size > this.#limit) {
-			const oldest = this.#entries.keys().next().value as string;
-			this.#entries.delete(oldest);
-		}
-	}
 }

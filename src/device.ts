@@ -1,9 +1,10 @@
 /*
  * The sensor node: what the device is for, on top of the supervisor's connection.
  *
- * Boots from the persisted state, reads the DHT, publishes telemetry (kept while offline),
- * heartbeats and a retained status (the will says the same with online:false), raises and clears
- * alerts, obeys commands exactly once and applies remote configuration live.
+ * Boots from the persisted state, reads the DHT, publishes telemetry (kept while offline, and
+ * across the restarts it decides itself: src/restart.ts), heartbeats and a retained status (the
+ * will says the same with online:false), raises and clears alerts, obeys commands at most once
+ * and applies remote configuration live (src/inbox.ts).
  * Every port comes in through `Ports`; nothing here knows whether it runs on a board or in Node.
  */
 
@@ -11,16 +12,18 @@ import { DHT } from "dht";
 import type { Message } from "mqttclient";
 import { StatusLed } from "statusled";
 import { Alerts, type AlertChange, type Metric } from "./alerts";
-import { CommandMemory, parseCommand, parseJsonObject, parseLight, type Command, type Envelope, type Parsed } from "./commands";
+import type { Command, Envelope } from "./commands";
 import { Logger, isoTime } from "./events";
 import { Identity, type DeviceIdentity } from "./identity";
-import { alert as alertMessage, encode, heartbeat as heartbeatMessage, response as responseMessage, status as statusMessage, telemetry as telemetryMessage, trimErrors, type CommandResponse, type DeviceFacts, type Reading, type Status } from "./messages";
+import { Inbox, type Execution } from "./inbox";
+import { alert as alertMessage, encode, heartbeat as heartbeatMessage, sensorsOf, status as statusMessage, telemetry as telemetryMessage, trimErrors, type DeviceFacts, type Dropped, type Reading, type Status } from "./messages";
 import type { Outgoing } from "./outbox";
 import { Persisted, type PowerState } from "./persistence";
 import type { Ports, TimerHandle } from "./ports";
-import { applyRemoteView, remoteView, validateRemoteConfig, type DeviceConfig } from "./settings";
+import { PlannedRestart, type Kept } from "./restart";
+import { applyRemoteView, remoteView, validateRemoteConfig, type DeviceConfig, type RemoteConfig } from "./settings";
 import { Supervisor, type Link } from "./supervisor";
-import { classifyTopic, planTopics, type TopicPlan } from "./topics";
+import { planTopics, type TopicPlan } from "./topics";
 import { FIRMWARE_NAME, FIRMWARE_VERSION } from "./version";
 
 export interface DeviceOptions {
@@ -40,10 +43,19 @@ export class Device {
 	readonly #led: StatusLed;
 	readonly #dht: DHT | undefined;
 	readonly #alerts: Alerts;
-	readonly #memory = new CommandMemory<CommandResponse>();
 	readonly #identity: Identity;
 	readonly #rebootReason: string;
+	/** This boot's number: the persisted boot counter, beside seq in telemetry. */
+	readonly #boot: number;
+	readonly #restarter: PlannedRestart;
+	readonly #inbox: Inbox;
 	readonly supervisor: Supervisor;
+	/** What the previous boot kept at its planned restart, until start() puts it back. */
+	#kept: Kept | undefined;
+	/** Counted since power-on (carried across planned restarts); reported in the status. */
+	#dropped: Dropped = { telemetry: 0, responses: 0 };
+	/** A command went unanswered: publish a status once the answers waiting have gone out. */
+	#statusDue = false;
 	#plan: TopicPlan | undefined;
 	#config: DeviceConfig;
 	#power: PowerState;
@@ -64,8 +76,11 @@ export class Device {
 		const plan = (id: DeviceIdentity) => planTopics(topics.scheme, { homeId: ids.homeId, deviceId: ids.deviceId || id.clientId, tenantId: ids.tenantId, clientId: id.clientId, mac: id.mac.replace(/:/g, "") });
 		this.#identity = new Identity({ wifi: p.wifi, prefix: this.#config.mqtt.clientIdPrefix, log: this.#log, onReady: (id) => (this.#plan = plan(id)) });
 		const counters = this.#persisted.counters();
-		this.#persisted.saveCounters({ ...counters, boots: counters.boots + 1 });
+		this.#boot = counters.boots + 1;
+		this.#persisted.saveCounters({ ...counters, boots: this.#boot });
 		this.#rebootReason = this.#persisted.takeRebootReason() ?? "power on";
+		this.#restarter = new PlannedRestart({ persisted: this.#persisted, system: p.system, log: this.#log, onDropped: (message, reason) => this.#onDropped(message, reason) });
+		this.#kept = this.#restarter.take();
 		this.#power = this.#persisted.power() ?? { on: false, brightness: 100 };
 		this.#led = new StatusLed({ output: p.led, timers: p.clock, onChange: (pattern) => this.#log.info("led.pattern", { pattern }) });
 		this.#dht = this.#config.sensor.model === "none" ? undefined : new DHT({ sensor: { capture: p.dht }, model: this.#config.sensor.model, clock: p.clock });
@@ -79,12 +94,29 @@ export class Device {
 			led: this.#led,
 			hooks: {
 				onOnline: (link) => this.#onOnline(link),
-				onOffline: () => {},
+				onOffline: () => this.#inbox.offline(),
 				onMessage: (message) => this.#onMessage(message),
 				// The will goes inside CONNECT, next to the JWT: keep it to the status without the error list.
 				will: () => ({ topic: this.topics.status, payload: encode({ ...this.#status(false), errors: [] }), qos: 1, retain: true }),
 				onSent: (message, bytes) => this.#onSent(message, bytes),
 				onDropped: (message, reason) => this.#onDropped(message, reason),
+				restart: (reason) => this.#plannedRestart(reason),
+			},
+		});
+		this.#inbox = new Inbox({
+			log: this.#log,
+			persisted: this.#persisted,
+			link: this.supervisor.link,
+			topics: () => this.topics,
+			timestamp: () => this.#facts().timestamp,
+			refuse: (command) => (command.type === "ROTATE_CREDENTIALS" ? this.supervisor.canRotate() : undefined),
+			execute: (command, envelope) => this.#execute(command, envelope),
+			remoteConfig: () => remoteView(this.#config),
+			applyConfig: (value, changed) => this.#applyConfig(value, changed),
+			statusChanged: () => this.#publishStatus(),
+			onUnanswered: () => {
+				this.#dropped.responses++;
+				this.#statusDue = true;
 			},
 		});
 	}
@@ -116,10 +148,11 @@ export class Device {
 			clientId: this.#identity.current?.clientId ?? null,
 			mac: this.#identity.current?.mac ?? null,
 			rebootReason: this.#rebootReason,
-			boots: this.#persisted.counters().boots,
+			boots: this.#boot,
 			scheme: this.#config.topics.scheme,
 			auth: this.#config.auth.mode,
 		});
+		this.#restoreKept();
 		this.#identity.start();
 		this.#applyPower(this.#power, false);
 		this.supervisor.start();
@@ -180,8 +213,9 @@ export class Device {
 	#onSent(message: Outgoing, bytes: number): void {
 		switch (message.kind) {
 			case "telemetry": {
-				const t = this.#lastReading;
-				this.#log.info("telemetry.published", { topic: message.topic, bytes, seq: message.seq, temperature: t?.temperature ?? undefined, humidity: t?.humidity ?? undefined });
+				// The reading just taken, or one that waited (read back from its payload).
+				const t = message.boot === this.#boot && message.seq === this.#seq ? this.#lastReading : sensorsOf(message.payload);
+				this.#log.info("telemetry.published", { topic: message.topic, bytes, boot: message.boot, seq: message.seq, temperature: t?.temperature ?? undefined, humidity: t?.humidity ?? undefined });
 				break;
 			}
 			case "heartbeat":
@@ -195,17 +229,45 @@ export class Device {
 			default:
 				this.#log.info(`${message.kind}.published`, { topic: message.topic, bytes });
 		}
+		if (message.kind !== "response") return;
+		this.#inbox.released(message);
+		if (this.#statusDue && this.supervisor.link.answersWaiting === 0) {
+			this.#statusDue = false;
+			this.#publishStatus();
+		}
 	}
 
 	#onDropped(message: Outgoing, reason: string): void {
-		if (message.kind === "telemetry") this.#log.warn("telemetry.dropped", { seq: message.seq, reason });
-		else if (message.kind !== "heartbeat") this.#log.warn("mqtt.dropped", { kind: message.kind, topic: message.topic, reason });
+		if (message.kind === "telemetry") {
+			this.#dropped.telemetry++;
+			this.#log.warn("telemetry.dropped", { boot: message.boot, seq: message.seq, reason });
+			return;
+		}
+		if (message.kind === "response") {
+			this.#dropped.responses++;
+			this.#inbox.released(message);
+		}
+		if (message.kind !== "heartbeat") this.#log.warn("mqtt.dropped", { kind: message.kind, topic: message.topic, reason });
 	}
 
 	#outgoing(kind: string, topic: string, body: object | string, qos: 0 | 1, retain = false, seq?: number): Outgoing {
 		const out: Outgoing = { kind, topic, payload: typeof body === "string" ? body : encode(body), qos, retain };
-		if (seq !== undefined) out.seq = seq;
+		if (seq !== undefined) {
+			out.boot = this.#boot;
+			out.seq = seq;
+		}
 		return out;
+	}
+
+	/** Puts back what the previous boot kept at its planned restart. */
+	#restoreKept(): void {
+		const kept = this.#kept;
+		if (!kept) return;
+		this.#kept = undefined;
+		this.#dropped = { telemetry: this.#dropped.telemetry + kept.dropped.telemetry, responses: this.#dropped.responses + kept.dropped.responses };
+		this.supervisor.restore(kept.messages);
+		const count = (kind: string) => kept.messages.filter((m) => m.kind === kind).length;
+		this.#log.info("queue.restored", { telemetry: count("telemetry"), responses: count("response"), messages: kept.messages.length, dropped: { ...kept.dropped } });
 	}
 
 	/* Telemetry ---------------------------------------------------------------------- */
@@ -243,7 +305,7 @@ export class Device {
 		const qos = this.#config.mqtt.qos;
 		const body = telemetryMessage(this.#facts(), seq, reading);
 		const result = this.supervisor.link.publish(this.#outgoing("telemetry", this.topics.telemetry, body, qos, false, seq), true);
-		if (result === "queued") this.#log.info("telemetry.queued", { seq, reason: this.supervisor.online ? "the connection is busy" : "offline", queued: this.supervisor.outboxSize });
+		if (result === "queued") this.#log.info("telemetry.queued", { boot: this.#boot, seq, reason: this.supervisor.online ? "the connection is busy" : "offline", queued: this.supervisor.outboxSize });
 		if (this.topics.values) {
 			const values = this.topics.values;
 			if (reading.temperature !== null) this.supervisor.link.publish(this.#outgoing("value", values.temperature, reading.temperature.toFixed(1), qos), false);
@@ -261,6 +323,7 @@ export class Device {
 	#facts(): DeviceFacts {
 		return {
 			deviceId: this.deviceId,
+			boot: this.#boot,
 			firmwareVersion: FIRMWARE_VERSION,
 			timestamp: this.supervisor.timeValid ? isoTime(this.#p.clock.wallTime()) : null,
 			uptimeSeconds: Math.floor(this.#p.clock.now() / 1000),
@@ -275,6 +338,7 @@ export class Device {
 			clientId: this.supervisor.connectionId,
 			power: { ...this.#power },
 			config: remoteView(this.#config),
+			dropped: { ...this.#dropped },
 			errors: trimErrors(this.supervisor ? this.supervisor.problems() : [], 3, 80),
 		});
 	}
@@ -311,41 +375,12 @@ export class Device {
 		this.#onMessage(message);
 	}
 
-	#onMessage(message: Message): void {
-		if (this.#stopped) return;
-		const where = classifyTopic(this.topics, message.topic);
-		if (!where) {
-			this.#log.warn("command.rejected", { reason: `message on ${message.topic}, a topic this device does not own`, topic: message.topic });
-			return;
-		}
-		if (where.kind === "config") this.#onConfig(message.payload);
-		else if (where.kind === "light") this.#onCommand(parseLight(message.payload));
-		else this.#onCommand(parseCommand(message.payload, where.rest));
+	/** The client acknowledges a QoS 1 message once a returned thenable settles (src/inbox.ts). */
+	#onMessage(message: Message): PromiseLike<void> | undefined {
+		return this.#stopped ? undefined : this.#inbox.receive(message);
 	}
 
-	#onCommand(parsed: Parsed): void {
-		const envelope = parsed.envelope;
-		this.#log.info("command.received", { type: envelope.typeName ?? "?", commandId: envelope.commandId });
-		if (!parsed.ok) {
-			this.#log.warn("command.rejected", { reason: parsed.reason, commandId: envelope.commandId });
-			this.#respond(envelope, "error", parsed.reason);
-			return;
-		}
-		const id = envelope.commandId;
-		const remembered = id !== undefined ? this.#memory.get(id) : undefined;
-		if (remembered) {
-			this.#log.info("command.duplicate", { commandId: id, type: envelope.typeName });
-			this.#sendResponse(remembered);
-			return;
-		}
-		const outcome = this.#execute(parsed.command, envelope);
-		const response = this.#respond(envelope, outcome.error ? "error" : "ok", outcome.error, outcome.result);
-		if (id !== undefined && response) this.#memory.remember(id, response);
-		this.#log[outcome.error ? "warn" : "info"]("command.completed", { type: parsed.command.type, commandId: id, status: outcome.error ? "error" : "ok", error: outcome.error });
-		outcome.after?.();
-	}
-
-	#execute(command: Command, envelope: Envelope): { error?: string; result?: Record<string, unknown>; after?: () => void } {
+	#execute(command: Command, envelope: Envelope): Execution {
 		switch (command.type) {
 			case "SET_POWER":
 				this.#applyPower({ on: command.power, brightness: command.brightness ?? this.#power.brightness }, true);
@@ -361,11 +396,12 @@ export class Device {
 				}
 				return { result: { cleared } };
 			}
-			case "RESET":
-				return { after: () => this.#restart(`command ${envelope.typeName ?? "RESET"}${envelope.commandId ? ` (${envelope.commandId})` : ""}`) };
+			case "RESET": {
+				const reason = `command ${envelope.typeName ?? "RESET"}${envelope.commandId ? ` (${envelope.commandId})` : ""}`;
+				// After the answer has had a moment to go out.
+				return { after: () => this.#p.clock.set(() => this.#plannedRestart(reason), RESTART_DELAY_MS) };
+			}
 			case "ROTATE_CREDENTIALS": {
-				const refused = this.supervisor.canRotate();
-				if (refused) return { error: refused };
 				const outcome = this.supervisor.rotateCredentials({ password: command.password, username: command.username });
 				return outcome.ok ? { result: { applies: "next connection" } } : { error: outcome.reason };
 			}
@@ -377,11 +413,9 @@ export class Device {
 		return typeof value === "number" ? value : 0;
 	}
 
-	#restart(reason: string): void {
-		this.#p.clock.set(() => {
-			this.#persisted.saveRebootReason(reason);
-			this.shutdown(() => this.#p.system.restart(reason));
-		}, RESTART_DELAY_MS);
+	/** Every restart the firmware decides: goodbye, keep what waits to be sent, restart (src/restart.ts). */
+	#plannedRestart(reason: string): void {
+		this.shutdown(() => this.#restarter.restart(reason, this.supervisor.waiting(), this.#dropped));
 	}
 
 	#applyPower(power: PowerState, announce: boolean): void {
@@ -393,45 +427,16 @@ export class Device {
 		this.#log.info("power.changed", { on: power.on, brightness: power.brightness });
 	}
 
-	/** Publishes a command response when there is an id to answer. */
-	#respond(envelope: Envelope, status: "ok" | "error", error?: string, result?: Record<string, unknown>): CommandResponse | undefined {
-		if (envelope.commandId === undefined && envelope.correlationId === undefined) return undefined;
-		const fields: CommandResponse = { commandId: envelope.commandId ?? null, status, timestamp: this.#facts().timestamp };
-		if (envelope.correlationId !== undefined) fields.correlationId = envelope.correlationId;
-		if (envelope.typeName !== undefined) fields.type = envelope.typeName;
-		if (error !== undefined) fields.error = error;
-		if (result !== undefined) fields.result = result;
-		const response = responseMessage(fields);
-		this.#sendResponse(response);
-		return response;
-	}
-
-	#sendResponse(response: CommandResponse): void {
-		this.supervisor.link.publish(this.#outgoing("response", this.topics.response, response, 1), true);
-	}
-
 	/* Remote configuration ------------------------------------------------------------ */
 
-	#onConfig(payload: Uint8Array): void {
-		const parsed = parseConfigMessage(payload);
-		if (typeof parsed === "string") return this.#rejectConfig(parsed);
-		const check = validateRemoteConfig(parsed.config, remoteView(this.#config));
-		if (!check.value) return this.#rejectConfig(check.errors.join("; "));
+	/** A valid config message: applied at once; persisted only when a value changed (a flash write). */
+	#applyConfig(value: RemoteConfig, changed: string[]): void {
+		if (!changed.length) return;
 		const before = this.#config;
-		this.#config = applyRemoteView(before, check.value);
-		this.#persisted.saveRemoteConfig(check.value);
+		this.#config = applyRemoteView(before, value);
+		this.#persisted.saveRemoteConfig(value);
 		this.supervisor.updateConfig(this.#config);
 		if (before.telemetry.interval !== this.#config.telemetry.interval && this.#telemetryTimer !== undefined) this.#restartTelemetry();
-		this.#log.info("config.applied", { changed: check.changed, ignored: check.ignored.length ? check.ignored : undefined });
-		const result: Record<string, unknown> = { changed: check.changed };
-		if (check.ignored.length) result.ignored = check.ignored;
-		this.#sendResponse(responseMessage({ commandId: null, type: "config", status: "ok", timestamp: this.#facts().timestamp, result }));
-		this.#publishStatus();
-	}
-
-	#rejectConfig(reason: string): void {
-		this.#log.warn("config.rejected", { reason });
-		this.#sendResponse(responseMessage({ commandId: null, type: "config", status: "error", error: reason, timestamp: this.#facts().timestamp }));
 	}
 
 	#withStoredRemoteConfig(config: DeviceConfig): DeviceConfig {
@@ -448,12 +453,4 @@ export class Device {
 		if (this.#heartbeatTimer !== undefined) this.#p.clock.clear(this.#heartbeatTimer);
 		this.#telemetryTimer = this.#heartbeatTimer = undefined;
 	}
-}
-
-/** A config message: a JSON object with a `config` object. Returns the reason when it is not. */
-function parseConfigMessage(payload: Uint8Array): { config: unknown } | string {
-	const json = parseJsonObject(payload);
-	if (!json.value) return json.reason!;
-	if (json.value.config === undefined) return "missing config object";
-	return { config: json.value.config };
 }

@@ -1,6 +1,8 @@
 /*
- * Messages kept while they cannot be sent (offline, a planned reconnect, a full in-flight window),
- * oldest first, bounded: when full, the oldest is dropped and reported.
+ * Telemetry (and alerts) kept while they cannot be sent (offline, a planned reconnect, a full
+ * in-flight window), oldest first, bounded: when full, the oldest reading is dropped and reported
+ * (an alert only when no reading is left to drop: readings never push out an alert).
+ * Answers to the backend and the status wait elsewhere (src/publisher.ts), never here.
  */
 
 import type { QoS } from "mqttclient";
@@ -12,6 +14,8 @@ export interface Outgoing {
 	retain: boolean;
 	/** What it is, for events (e.g. "telemetry"). */
 	kind: string;
+	/** Telemetry: the boot and sequence number it carries, its de-duplication key. */
+	boot?: number;
 	seq?: number;
 }
 
@@ -31,11 +35,13 @@ export class Outbox {
 		return this.#limit;
 	}
 
-	/** Adds a message; returns the one dropped to make room, if any. */
+	/** Adds a message; returns the one dropped to make room, if any (the oldest reading first). */
 	push(message: Outgoing): Outgoing | undefined {
 		if (this.#limit <= 0) return message;
 		this.#items.push(message);
-		return this.#items.length > this.#limit ? this.#items.shift() : undefined;
+		if (this.#items.length <= this.#limit) return undefined;
+		const reading = this.#items.findIndex((m) => m.kind === "telemetry");
+		return this.#items.splice(reading >= 0 ? reading : 0, 1)[0];
 	}
 
 	/** Whether a message for `topic` is waiting (a newer one must queue behind it). */
@@ -49,5 +55,10 @@ export class Outbox {
 
 	shift(): Outgoing | undefined {
 		return this.#items.shift();
+	}
+
+	/** The messages waiting, oldest first (a copy). */
+	all(): Outgoing[] {
+		return this.#items.slice();
 	}
 }

@@ -2,10 +2,14 @@
  * What the device keeps across restarts, in the key-value store (Moddable preference on the
  * board, a file on the host), under a schema version: the remote configuration, MQTT
  * credentials (the set to try first and an alternate, so a rotation the broker does not accept
- * cannot strand the device), the last reboot reason, the power output and counters. Corrupt or unknown values are ignored in favour of defaults, with
- * a warning; nothing here throws.
+ * cannot strand the device), the last reboot reason, the power output, counters, the ids of the
+ * commands executed last (src/command-log.ts) and, across a planned restart only, the messages
+ * that were waiting to be sent (src/restart.ts). Corrupt or unknown values are ignored in favour
+ * of defaults, with a warning; nothing here throws.
  *
- * Keys stay within ESP32 NVS's 15 characters.
+ * Keys stay within ESP32 NVS's 15 characters, values well under its ~4000 bytes. Every write is a
+ * flash write: each one here is caused by a rare event (a command, a rotation, a config change, a
+ * boot, a planned restart), never by time passing or by telemetry.
  */
 
 import type { KeyValueStore } from "./ports";
@@ -41,6 +45,8 @@ const KEY = deepFreeze({
 	reboot: "reboot",
 	counters: "counters",
 	power: "power",
+	commandLog: "cmdLog",
+	kept: "kept",
 } as const);
 
 export class Persisted {
@@ -200,6 +206,37 @@ export class Persisted {
 
 	savePower(power: PowerState): void {
 		this.#writeJson(KEY.power, power);
+	}
+
+	/** The command log's text when `valid` accepts it; undefined (with a warning when bad) otherwise. */
+	commandLog(valid: (text: string) => boolean): string | undefined {
+		const text = this.#readText(KEY.commandLog);
+		if (text === undefined || valid(text)) return text;
+		this.#warn(KEY.commandLog, "is not a list of command id hashes");
+		return undefined;
+	}
+
+	saveCommandLog(text: string): void {
+		if (this.#usable) this.#write(KEY.commandLog, text);
+	}
+
+	/** What the previous boot kept for this one at a planned restart (read once: the key is deleted). */
+	takeKept(): string | undefined {
+		const text = this.#readText(KEY.kept);
+		if (this.#usable && this.#read(KEY.kept) !== undefined) this.#delete(KEY.kept);
+		return text;
+	}
+
+	saveKept(text: string): void {
+		if (this.#usable) this.#write(KEY.kept, text);
+	}
+
+	#readText(key: string): string | undefined {
+		if (!this.#usable) return undefined;
+		const raw = this.#read(key);
+		if (raw === undefined || typeof raw === "string") return raw;
+		this.#warn(key, `expected text, found a ${typeof raw}`);
+		return undefined;
 	}
 }
 

@@ -80,8 +80,8 @@ export interface System {
 }
 
 export interface LogRecord {
-	/** Wall-clock time, ISO 8601. */
-	ts: string;
+	/** Wall-clock time, ISO 8601; null while the wall clock has not been set (before SNTP). */
+	ts: string | null;
 	uptimeMs: number;
 	level: "info" | "warn" | "error";
 	/** "<area>.<what>", e.g. "mqtt.connected". */

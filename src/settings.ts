@@ -156,6 +156,7 @@ export function defaultConfig(): DeviceConfig {
 
 type Spec =
 	| { kind: "string"; max: number; min?: number; pattern?: RegExp; hint?: string }
+	| { kind: "url"; max: number }
 	| { kind: "int"; min: number; max: number }
 	| { kind: "number"; min: number; max: number; nullable?: boolean }
 	| { kind: "bool" }
@@ -197,7 +198,7 @@ export const SCHEMA: Record<string, Spec> = deepFreeze({
 	mqtt: {
 		kind: "section",
 		fields: {
-			url: { kind: "string", max: 256, pattern: /^mqtts?:\/\/[^/:\s]+(:\d{1,5})?\/?$/, hint: "mqtt://host:port or mqtts://host:port" },
+			url: { kind: "url", max: 256 },
 			protocolVersion: { kind: "enum", values: [4, 5] },
 			keepAlive: { kind: "int", min: 0, max: 65535 },
 			socketTimeout: { kind: "int", min: 1, max: 600 },
@@ -260,7 +261,7 @@ export interface ValidateOptions {
 export interface Validation<T> {
 	value: T;
 	errors: string[];
-	/** Paths that were set by the input. */
+	/** Paths whose value the input changed (a value equal to the base's is not a change). */
 	changed: string[];
 }
 
@@ -281,9 +282,29 @@ function coerce(spec: Spec, value: unknown, options: ValidateOptions): unknown {
 	return value;
 }
 
+const BROKER_URL = /^(mqtts?):\/\/([^/:\s]+)(?::(\d{1,5}))?\/?$/;
+
+/** Why `url` is not a usable broker URL (mqtt://host:port or mqtts://host:port, port 1 to 65535). */
+function brokerUrlProblem(url: string): string | undefined {
+	const m = BROKER_URL.exec(url);
+	if (!m) return `must be mqtt://host:port or mqtts://host:port (got ${describe(url)})`;
+	const port = m[3] === undefined ? undefined : Number(m[3]);
+	if (port !== undefined && (port < 1 || port > 65535)) return `port ${port} is out of range (1 to 65535)`;
+	return undefined;
+}
+
+/** Whether `key` is an own property of `table`: a name from outside never reaches Object.prototype. */
+export function hasOwn(table: object, key: string): boolean {
+	return Object.prototype.hasOwnProperty.call(table, key);
+}
+
 /** Checks one value; returns the error text or undefined. */
 function check(spec: Exclude<Spec, { kind: "section" }>, value: unknown): string | undefined {
 	switch (spec.kind) {
+		case "url":
+			if (typeof value !== "string") return `must be a string (got ${describe(value)})`;
+			if (value.length > spec.max) return `must be at most ${spec.max} characters`;
+			return brokerUrlProblem(value);
 		case "string":
 			if (typeof value !== "string") return `must be a string (got ${describe(value)})`;
 			if (value.length > spec.max) return `must be at most ${spec.max} characters`;
@@ -324,7 +345,8 @@ function validateSection(
 	}
 	for (const key of Object.keys(input)) {
 		const here = path ? `${path}.${key}` : key;
-		const spec = fields[key];
+		// Own properties only: "constructor", "__proto__" and the like are unknown settings, never Object.prototype's.
+		const spec = hasOwn(fields, key) ? fields[key] : undefined;
 		const raw = (input as Record<string, unknown>)[key];
 		if (!spec) {
 			if (options.unknownKeys !== "ignore") out.errors.push(`${here}: unknown setting`);
@@ -338,10 +360,15 @@ function validateSection(
 		const problem = check(spec, value);
 		if (problem) out.errors.push(`${here}: ${problem}`);
 		else {
+			if (!sameValue(target[key], value)) out.changed.push(here);
 			target[key] = Array.isArray(value) ? value.slice() : value;
-			out.changed.push(here);
 		}
 	}
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+	if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => x === b[i]);
+	return a === b;
 }
 
 function clone<T>(value: T): T {
@@ -373,8 +400,9 @@ export function validateConfig(input: unknown, base: DeviceConfig = defaultConfi
 
 /** Host name and port of mqtt.url. */
 export function brokerAddress(url: string): { tls: boolean; host: string; port: number } {
-	const m = /^(mqtts?):\/\/([^/:\s]+)(?::(\d{1,5}))?\/?$/.exec(url);
-	if (!m) throw new RangeError(`not an MQTT URL: ${url}`);
+	const problem = brokerUrlProblem(url);
+	const m = BROKER_URL.exec(url);
+	if (problem || !m) throw new RangeError(`mqtt.url ${url}: ${problem ?? "not an MQTT URL"}`);
 	const tls = m[1] === "mqtts";
 	return { tls, host: m[2], port: m[3] ? Number(m[3]) : tls ? 8883 : 1883 };
 }
@@ -446,9 +474,9 @@ export interface RemoteValidation {
 export function validateRemoteConfig(input: unknown, current: RemoteConfig): RemoteValidation {
 	if (!input || typeof input !== "object" || Array.isArray(input))
 		return { errors: [`config: must be an object (got ${describe(input)})`], changed: [], ignored: [] };
-	const ignored = Object.keys(input).filter((k) => !(k in REMOTE));
+	const ignored = Object.keys(input).filter((k) => !hasOwn(REMOTE, k));
 	const known: Record<string, unknown> = {};
-	for (const k of Object.keys(input)) if (k in REMOTE) known[k] = (input as Record<string, unknown>)[k];
+	for (const k of Object.keys(input)) if (hasOwn(REMOTE, k)) known[k] = (input as Record<string, unknown>)[k];
 	const value = clone(current);
 	const out = { errors: [] as string[], changed: [] as string[] };
 	validateSection(REMOTE, known, value as unknown as Record<string, unknown>, "", {}, out);

@@ -15,7 +15,9 @@
  * - No CONNECT without the client id, which comes from the MAC once the WiFi driver has started:
  *   never a made-up one; until then each attempt reports identity.unavailable and backs off.
  * - Repeated takeovers of the client id are reported as a conflict; no connection for `watchdog`
- *   minutes restarts the device, with the reason persisted.
+ *   minutes makes one attempt at once, then a planned restart if it fails (src/watchdog.ts).
+ * - Publishing (what waits where) is src/publisher.ts; subscriptions, with retries of refused
+ *   ones, are src/subscriptions.ts.
  */
 
 import { Backoff } from "backoff";
@@ -24,21 +26,27 @@ import { MQTTClient, type CloseInfo, type ConnectInfo, type ConnectOptions, type
 import type { Diagnostic } from "mqttclient/diagnostics";
 import type { StatusLed, LedPattern } from "statusled";
 import type { Logger } from "./events";
-import { Outbox, type Outgoing } from "./outbox";
+import { fixFor } from "./hints";
+import type { Outgoing } from "./outbox";
 import type { Credentials, Persisted } from "./persistence";
 import type { Ports, TimerHandle } from "./ports";
+import { Publisher, type PublishResult } from "./publisher";
 import { connectionClientId, type Identity } from "./identity";
 import { brokerAddress, type DeviceConfig } from "./settings";
+import { Subscriptions } from "./subscriptions";
+import { Watchdog } from "./watchdog";
 
 export type State = "BOOT" | "WIFI" | "TIME" | "MQTT" | "ONLINE";
 
 /** Wall-clock times before this are not trusted (2024-01-01T00:00:00Z). */
 export const VALID_TIME_AFTER = 1704067200000;
 
-export type PublishResult = "sent" | "queued" | "dropped";
+export type { PublishResult };
 
 export interface Link {
 	readonly online: boolean;
+	/** Answers waiting for the connection (src/responses.ts bounds them). */
+	readonly answersWaiting: number;
 	/** Sends now if possible; otherwise keeps it (when `queue`) or drops it. */
 	publish(message: Outgoing, queue: boolean): PublishResult;
 	subscribe(subscriptions: Subscription[]): void;
@@ -54,6 +62,8 @@ export interface SupervisorHooks {
 	/** A message went to the broker (now or from the outbox). */
 	onSent?(message: Outgoing, bytes: number): void;
 	onDropped?(message: Outgoing, reason: string): void;
+	/** The watchdog's planned restart (the device keeps what is queued, then restarts). */
+	restart(reason: string): void;
 }
 
 export interface SupervisorOptions {
@@ -74,7 +84,7 @@ const CONFLICT_THRESHOLD = 3;
 const DRAIN_MS = 5000;
 const MAX_PROBLEMS = 5;
 
-type TimerName = "wifi" | "time" | "resync" | "mqtt" | "refresh" | "stable" | "watchdog" | "drain";
+type TimerName = "wifi" | "time" | "resync" | "mqtt" | "refresh" | "stable" | "drain";
 
 export class Supervisor {
 	readonly #p: Ports;
@@ -88,7 +98,9 @@ export class Supervisor {
 	#client: MQTTClient;
 	#backoff: Backoff;
 	#wifiBackoff: Backoff;
-	#outbox: Outbox;
+	readonly #publisher: Publisher;
+	readonly #subscriptions: Subscriptions;
+	readonly #watchdog: Watchdog;
 
 	#state: State = "BOOT";
 	#stopped = false;
@@ -98,6 +110,8 @@ export class Supervisor {
 	#syncing = false;
 	#fault = false;
 	#attempt = 0;
+	/** The attempt whose failure has been reported last. */
+	#failedAttempt = 0;
 	#lastAttemptAt = -Infinity;
 	#connectedAt = 0;
 	#planned = false;
@@ -106,7 +120,7 @@ export class Supervisor {
 	#credentials: Credentials | undefined;
 	#problems: string[] = [];
 	#timers: Record<TimerName, TimerHandle | undefined> = {
-		wifi: undefined, time: undefined, resync: undefined, mqtt: undefined, refresh: undefined, stable: undefined, watchdog: undefined, drain: undefined,
+		wifi: undefined, time: undefined, resync: undefined, mqtt: undefined, refresh: undefined, stable: undefined, drain: undefined,
 	};
 
 	readonly link: Link;
@@ -123,13 +137,20 @@ export class Supervisor {
 		const m = this.#config.mqtt;
 		this.#backoff = new Backoff({ floor: m.backoffMin * 1000, cap: m.backoffMax * 1000, random });
 		this.#wifiBackoff = new Backoff({ floor: this.#config.wifi.retryMin * 1000, cap: this.#config.wifi.retryMax * 1000, random });
-		this.#outbox = new Outbox(m.outboxSize);
-		this.#client = this.#createClient();
+		const p = this.#p;
+		const client = (this.#client = this.#createClient());
 		const online = () => this.online;
+		const { log, hooks } = options;
+		const publisher = (this.#publisher = new Publisher({ client, online, log, outboxSize: m.outboxSize, onSent: hooks.onSent, onDropped: hooks.onDropped }));
+		const backoff = () => ({ floor: this.#config.mqtt.backoffMin * 1000, cap: this.#config.mqtt.backoffMax * 1000 });
+		this.#subscriptions = new Subscriptions({ clock: p.clock, log, random, backoff, subscribe: (s) => client.subscribe(s), note: (x) => this.#note(x), warn: (d) => this.#onWarning(d) });
+		const graceMs = () => (this.#config.mqtt.backoffMin + this.#config.mqtt.socketTimeout + 5) * 1000;
+		this.#watchdog = new Watchdog({ clock: p.clock, log, persisted: options.persisted, minutes: () => this.#config.mqtt.watchdog, graceMs, attemptNow: () => this.#scheduleAttempt(this.#promptDelay()), restart: (reason) => hooks.restart(reason) });
 		this.link = {
 			get online() { return online(); },
-			publish: (message, queue) => this.#publish(message, queue),
-			subscribe: (subscriptions) => this.#subscribe(subscriptions),
+			get answersWaiting() { return publisher.answersWaiting; },
+			publish: (message, queue) => publisher.publish(message, queue),
+			subscribe: (subscriptions) => this.#subscriptions.request(subscriptions),
 		};
 	}
 
@@ -147,7 +168,7 @@ export class Supervisor {
 		return this.#timeValid;
 	}
 	get outboxSize(): number {
-		return this.#outbox.size;
+		return this.#publisher.outboxSize;
 	}
 	get inflight(): number {
 		return this.#client.inflight;
@@ -157,25 +178,35 @@ export class Supervisor {
 		return this.#problems.slice();
 	}
 
+	/** Everything not yet acknowledged by the broker (for a planned restart to keep). */
+	waiting(): Outgoing[] {
+		return this.#publisher.waiting();
+	}
+
+	/** Puts back what a planned restart kept, before anything new is published. */
+	restore(messages: readonly Outgoing[]): void {
+		this.#publisher.restore(messages);
+	}
+
 	start(): void {
 		this.#timeWaitSince = this.#p.clock.now();
-		this.#armWatchdog();
+		this.#watchdog.arm();
 		this.#joinWifi();
 	}
 
 	/** Stops everything; a connection still up is closed with DISCONNECT. */
 	stop(): void {
-		this.#stopped = true;
-		for (const key in this.#timers) this.#clear(key as TimerName);
-		if (this.#client.state === "connected") this.#client.disconnect();
-		else this.#client.close();
+		this.halt(this.#client.state === "connected");
 	}
 
-	/** Stops at once: the connection is dropped without DISCONNECT. */
-	halt(): void {
+	/** Stops at once: the connection is dropped without DISCONNECT (unless `goodbye`). */
+	halt(goodbye = false): void {
 		this.#stopped = true;
 		for (const key in this.#timers) this.#clear(key as TimerName);
-		this.#client.close();
+		this.#watchdog.stop();
+		this.#subscriptions.stop();
+		if (goodbye) this.#client.disconnect();
+		else this.#client.close();
 	}
 
 	/** Configuration changed at run time (remote config): timers and limits that can follow do. */
@@ -344,8 +375,10 @@ export class Supervisor {
 		}
 		const connectBytes = this.#client.connectSize(options);
 		this.#log.info("mqtt.connecting", { host: options.host, port: options.port, clientId: options.clientId, attempt: this.#attempt, connectBytes, tls: !!options.tls });
+		const attempt = this.#attempt;
 		const outcome = this.#client.connect(options);
-		if (!outcome.ok) this.#attemptFailed({ ...outcome.error, wasConnected: false });
+		// A refusal the client has already reported through onClose (a transport that threw) is one failure, not two.
+		if (!outcome.ok && this.#failedAttempt !== attempt) this.#attemptFailed({ ...outcome.error, wasConnected: false });
 	}
 
 	#connectOptions(): ConnectOptions {
@@ -408,10 +441,11 @@ export class Supervisor {
 			onConnect: (info) => this.#onConnected(info),
 			onClose: (info) => this.#onClosed(info),
 			onMessage: (message) => this.#hooks.onMessage(message),
-			onDelivered: () => this.#onDelivered(),
-			onSubscribed: (_id, codes, subs) => this.#onSubscribed(codes, subs),
-			onWarning: (d) => this.#onWarning(d),
-			onWritable: () => this.#drainOutbox(),
+			onDelivered: (id, reasonCode) => this.#onDelivered(id, reasonCode),
+			onSubscribed: (_id, codes, subs) => this.#subscriptions.acknowledged(codes, subs),
+			// A refused SUBSCRIBE is reported once, as mqtt.subscribe_failed (src/subscriptions.ts).
+			onWarning: (d) => d.message.startsWith("SUBSCRIBE to ") ? undefined : this.#onWarning(d),
+			onWritable: () => this.#publisher.drain(),
 		});
 	}
 
@@ -420,7 +454,7 @@ export class Supervisor {
 		this.#attempt = 0;
 		this.#fault = false;
 		this.#connectedAt = this.#p.clock.now();
-		this.#disarmWatchdog();
+		this.#watchdog.disarm();
 		this.#setState("ONLINE");
 		this.#log.info("mqtt.connected", { sessionPresent: info.sessionPresent, keepAlive: info.keepAlive, resent: info.resent || undefined, clientId: this.connectionId });
 		if (this.#credentials && !this.#credentials.verified) {
@@ -441,7 +475,7 @@ export class Supervisor {
 			}, refresh);
 		}
 		this.#hooks.onOnline(this.link, info);
-		this.#drainOutbox();
+		this.#publisher.drain();
 	}
 
 	#onClosed(info: CloseInfo): void {
@@ -449,6 +483,7 @@ export class Supervisor {
 		this.#clear("stable");
 		this.#clear("refresh");
 		this.#clear("drain");
+		this.#subscriptions.stop();
 		this.#draining = false;
 		if (!info.wasConnected) {
 			this.#attemptFailed(info);
@@ -464,7 +499,7 @@ export class Supervisor {
 		}
 		else this.#log.info("mqtt.disconnected", { reason: "planned reconnect", code: info.code, state: info.state, connectedMs: lastedMs });
 		this.#hooks.onOffline();
-		this.#armWatchdog();
+		this.#watchdog.arm();
 		if (!this.#wifiUp) return;
 		this.#setState("MQTT");
 		if (planned) this.#scheduleAttempt(this.#promptDelay());
@@ -472,11 +507,14 @@ export class Supervisor {
 	}
 
 	#attemptFailed(info: CloseInfo): void {
-		this.#log.error("mqtt.connect_failed", { reason: info.message, code: info.code, reasonCode: info.reasonCode, state: info.state, fix: info.fix, attempt: this.#attempt });
+		this.#failedAttempt = this.#attempt;
+		const fix = fixFor(info.code, this.#config.auth.mode) ?? info.fix;
+		this.#log.error("mqtt.connect_failed", { reason: info.message, code: info.code, reasonCode: info.reasonCode, state: info.state, fix, attempt: this.#attempt });
 		this.#note(`connect failed: ${info.message}`);
 		if (info.code === "credentials_refused") this.#onCredentialsRefused();
 		this.#fault = info.code === "credentials_refused" || info.code === "protocol_refused" || info.code === "client_id_rejected" || info.code === "tls_failed" || info.code === "connect_too_large" || info.code === "invalid_config";
 		this.#updateLed();
+		if (this.#watchdog.due) return this.#watchdog.failed();
 		if (!this.#wifiUp) return;
 		this.#backOff();
 	}
@@ -522,17 +560,10 @@ export class Supervisor {
 		this.#note(`client id conflict: ${this.connectionId} is used by another connection`);
 	}
 
-	#onDelivered(): void {
+	#onDelivered(id: number, reasonCode: number): void {
+		this.#publisher.delivered(id, reasonCode);
 		if (this.#draining && this.#client.inflight === 0) this.#finishDrain();
-		else this.#drainOutbox();
-	}
-
-	#onSubscribed(codes: number[], subscriptions: Subscription[]): void {
-		subscriptions.forEach((s, i) => {
-			const granted = codes[i] ?? 0x80;
-			if (granted < 0x80) this.#log.info("mqtt.subscribed", { topic: s.topic, qos: granted });
-			else this.#note(`subscription to ${s.topic} refused`);
-		});
+		else this.#publisher.drain();
 	}
 
 	#onWarning(d: Diagnostic): void {
@@ -567,68 +598,6 @@ export class Supervisor {
 		if (!this.#draining || this.#client.state !== "connected") return;
 		this.#planned = true;
 		this.#client.disconnect();
-	}
-
-	/* Publishing ------------------------------------------------------------------------ */
-
-	#publish(message: Outgoing, queue: boolean): PublishResult {
-		// Messages on a topic with a backlog wait their turn; others (status, responses) go at once.
-		if (this.online && !this.#outbox.holds(message.topic)) {
-			const outcome = this.#client.publish(message.topic, message.payload, { qos: message.qos, retain: message.retain });
-			if (outcome.ok) {
-				this.#hooks.onSent?.(message, outcome.bytes);
-				return "sent";
-			}
-			if (outcome.error.code !== "busy" && outcome.error.code !== "inflight_full" && outcome.error.code !== "not_connected") {
-				this.#log.error("mqtt.warning", { code: outcome.error.code, message: outcome.error.message, fix: outcome.error.fix });
-				this.#hooks.onDropped?.(message, outcome.error.message);
-				return "dropped";
-			}
-		}
-		if (!queue || message.qos === 0) {
-			this.#hooks.onDropped?.(message, this.online ? "the connection is busy" : "offline");
-			return "dropped";
-		}
-		const dropped = this.#outbox.push(message);
-		if (dropped) this.#hooks.onDropped?.(dropped, `outbox full (${this.#outbox.limit} messages)`);
-		return dropped === message ? "dropped" : "queued";
-	}
-
-	#drainOutbox(): void {
-		while (this.online && this.#outbox.size) {
-			const next = this.#outbox.peek()!;
-			if (!this.#client.canPublish(next.qos)) return;
-			const outcome = this.#client.publish(next.topic, next.payload, { qos: next.qos, retain: next.retain });
-			if (!outcome.ok && (outcome.error.code === "busy" || outcome.error.code === "inflight_full")) return;
-			this.#outbox.shift();
-			if (outcome.ok) this.#hooks.onSent?.(next, outcome.bytes);
-			else this.#hooks.onDropped?.(next, outcome.error.message);
-		}
-	}
-
-	#subscribe(subscriptions: Subscription[]): void {
-		const outcome = this.#client.subscribe(subscriptions);
-		if (!outcome.ok) this.#onWarning(outcome.error);
-	}
-
-	/* Watchdog ---------------------------------------------------------------------------- */
-
-	#armWatchdog(): void {
-		const minutes = this.#config.mqtt.watchdog;
-		if (!minutes || this.#timers.watchdog !== undefined) return;
-		this.#timers.watchdog = this.#p.clock.set(() => {
-			this.#timers.watchdog = undefined;
-			const reason = `watchdog: no MQTT connection for ${minutes} min`;
-			const counters = this.#persisted.counters();
-			this.#persisted.saveCounters({ ...counters, watchdogRestarts: counters.watchdogRestarts + 1 });
-			this.#persisted.saveRebootReason(reason);
-			this.#log.error("watchdog.restart", { reason });
-			this.#p.system.restart(reason);
-		}, minutes * 60_000);
-	}
-
-	#disarmWatchdog(): void {
-		this.#clear("watchdog");
 	}
 
 	/* Helpers ------------------------------------------------------------------------------- */

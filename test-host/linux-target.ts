@@ -69,8 +69,8 @@ export interface LinuxDeviceOptions {
 	config: Record<string, unknown>;
 	/** Each line the firmware prints. */
 	onLine(line: string, stream: "stdout" | "stderr"): void;
-	/** After each exit: the code and whether it is started again. */
-	onExit?(code: number | null, rebooting: boolean): void;
+	/** After each exit: the code (or the signal that ended it) and whether it is started again. */
+	onExit?(code: number | null, rebooting: boolean, signal: NodeJS.Signals | null): void;
 }
 
 /** The Linux firmware as a board: started once, started again after each restart it asks for. */
@@ -131,9 +131,10 @@ export class LinuxDevice {
 				pending = "";
 			});
 		}
-		child.on("close", (code) => {
+		child.on("close", (code, signal) => {
 			const rebooting = code === REBOOT_EXIT_CODE && !this.#stopping;
-			this.#o.onExit?.(code, rebooting);
+			if (signal) this.#o.onLine(`# the firmware process was killed by ${signal}`, "stderr");
+			this.#o.onExit?.(code, rebooting, signal);
 			if (rebooting) this.#spawn(resolve);
 			else resolve(code);
 		});

@@ -126,11 +126,11 @@ export class World {
 		return this.time.runUntil(done, maxMs, this.settle);
 	}
 
-	/** Publishes into the broker as the backend would. */
-	inject(topic: string, payload: string | object, qos: 0 | 1 = 1): Promise<void> {
+	/** Publishes into the broker as the backend would (retained when asked: the broker keeps it for new subscribers). */
+	inject(topic: string, payload: string | object, qos: 0 | 1 = 1, retain = false): Promise<void> {
 		const body = typeof payload === "string" ? payload : JSON.stringify(payload);
 		return new Promise((resolve, reject) => {
-			this.broker.aedes.publish({ cmd: "publish", topic, payload: Buffer.from(body), qos, retain: false, dup: false }, (e) => (e ? reject(e) : resolve()));
+			this.broker.aedes.publish({ cmd: "publish", topic, payload: Buffer.from(body), qos, retain, dup: false }, (e) => (e ? reject(e) : resolve()));
 		});
 	}
 
@@ -155,4 +155,14 @@ export function telemetrySeqs(world: World, clientId?: string): number[] {
 	return world.messages("/telemetry")
 		.filter((m) => !clientId || m.topic.includes(clientId))
 		.map((m) => (JSON.parse(m.payload) as { seq: number }).seq);
+}
+
+/** The de-duplication key of every telemetry message received, in arrival order. */
+export function telemetryKeys(world: World, clientId?: string): { boot: number; seq: number }[] {
+	return world.messages("/telemetry")
+		.filter((m) => !clientId || m.topic.includes(clientId))
+		.map((m) => {
+			const body = JSON.parse(m.payload) as { boot: number; seq: number };
+			return { boot: body.boot, seq: body.seq };
+		});
 }

@@ -188,6 +188,10 @@ int main(int argc, char *argv[])
 	txCreation creation = preparation->creation;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* The SDK's Linux sockets send() without MSG_NOSIGNAL: writing to a connection the broker has
+	   just closed would kill the process with SIGPIPE. Ignored, the write fails with EPIPE and the
+	   socket reports an error, as lwIP does on the board. */
+	signal(SIGPIPE, SIG_IGN);
 	srand((unsigned)time(NULL) ^ ((unsigned)getpid() << 16));	/* seeds the crypt module's rng */
 #if MODINSTRUMENTATION
 	setupInstrumentation();

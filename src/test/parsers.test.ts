@@ -4,7 +4,10 @@
  */
 
 import test from "ava";
-import { CommandMemory, parseCommand, parseLight, MAX_COMMAND_BYTES } from "../commands";
+import { COMMAND_LOG_SIZE, CommandLog } from "../command-log";
+import { parseCommand, parseLight, MAX_COMMAND_BYTES } from "../commands";
+import { Persisted } from "../persistence";
+import { MemoryStore } from "../../test-host/adapters/memory-store";
 import { clientIdFromMac, connectionClientId, normalizeMac } from "../identity";
 import { defaultConfig, remoteView, validateConfig, validateRemoteConfig, brokerAddress } from "../settings";
 import { classifyTopic, expandTemplate, planTopics } from "../topics";
@@ -61,12 +64,47 @@ test("fuzz: random and mutated command payloads never throw, and anything accept
 	t.true(accepted > 0, "mutations that stay valid are still accepted");
 });
 
-test("command memory keeps the last N ids", (t) => {
-	const memory = new CommandMemory<number>(3);
-	for (let i = 1; i <= 5; i++) memory.remember(`c${i}`, i);
-	t.is(memory.get("c1"), undefined);
-	t.is(memory.get("c3"), 3);
-	t.is(memory.get("c5"), 5);
+/** A store that counts its writes (flash writes on the board). */
+function countingStore(): { store: MemoryStore; writes: () => number } {
+	const store = new MemoryStore();
+	let writes = 0;
+	const set = store.set.bind(store);
+	store.set = (key, value) => {
+		writes++;
+		set(key, value);
+	};
+	return { store, writes: () => writes };
+}
+
+test("command log: the last 32 executed ids survive a restart in one compact store key, one write per command", (t) => {
+	const { store, writes } = countingStore();
+	const log = new CommandLog<number>(new Persisted(store, () => {}));
+	const before = writes();
+	for (let i = 1; i <= 40; i++) {
+		t.false(log.has(`cmd-${i}`));
+		log.record(`cmd-${i}`);
+		log.answered(`cmd-${i}`, i);
+	}
+	t.is(COMMAND_LOG_SIZE, 32);
+	t.is(writes() - before, 40, "one write per executed command, none for its answer");
+	const text = String(store.get("cmdLog"));
+	t.true(text.length <= COMMAND_LOG_SIZE * 17, `${text.length} characters`);
+	t.false(text.includes("cmd-"), "ids are stored as fixed-size hashes");
+	t.is(log.response("cmd-40"), 40);
+	t.false(log.has("cmd-8"), "the oldest are forgotten");
+	const warnings: string[] = [];
+	const after = new CommandLog<number>(new Persisted(store, (_key, reason) => warnings.push(reason)));
+	t.false(after.has("cmd-8"));
+	for (let i = 9; i <= 40; i++) t.true(after.has(`cmd-${i}`), `cmd-${i} known after the restart`);
+	t.is(after.response("cmd-40"), undefined, "answers are not kept across a restart");
+	t.false(after.has("cmd-41"));
+	t.deepEqual(warnings, []);
+	store.set("cmdLog", "not a log");
+	const corrupt: string[] = [];
+	const fresh = new CommandLog<number>(new Persisted(store, (key, reason) => corrupt.push(`${key}: ${reason}`)));
+	t.false(fresh.has("cmd-40"));
+	t.is(corrupt.length, 1);
+	for (const name of [...Object.getOwnPropertyNames(Object.prototype), "__proto__"]) t.false(fresh.has(name), name);
 });
 
 test("remote config: field by field, all or nothing, unknown fields ignored and reported", (t) => {
@@ -91,6 +129,65 @@ test("remote config: field by field, all or nothing, unknown fields ignored and 
 		t.regex(result.errors.join(";"), reason);
 	}
 	t.regex(validateRemoteConfig([1], current).errors[0], /must be an object/);
+});
+
+const PROTOTYPE_NAMES = [...Object.getOwnPropertyNames(Object.prototype), "__proto__"];
+
+/** A JSON object with `name` as an own key (a literal {"__proto__": ...} would set the prototype). */
+function withKey(name: string, value: unknown, around: (inner: string) => string = (x) => x): unknown {
+	return JSON.parse(around(`{${JSON.stringify(name)}:${JSON.stringify(value)}}`));
+}
+
+test("every name of Object.prototype is an unknown key to both validators and the command parser; nothing is polluted", (t) => {
+	const current = remoteView(defaultConfig());
+	t.true(PROTOTYPE_NAMES.length >= 12);
+	for (const name of PROTOTYPE_NAMES) {
+		const top = validateRemoteConfig(withKey(name, 123), current);
+		t.deepEqual(top.ignored, [name], `remote ${name}: ignored`);
+		t.deepEqual(top.changed, [], `remote ${name}: not changed`);
+		t.deepEqual(top.value, current, `remote ${name}: nothing applied`);
+		t.is(Object.getPrototypeOf(top.value), Object.prototype);
+		for (const section of ["mqttConfig", "alertThresholds"]) {
+			const nested = validateRemoteConfig(withKey(name, 10, (inner) => `{"${section}":${inner}}`), current);
+			t.is(nested.value, undefined, `remote ${section}.${name} refused`);
+			t.deepEqual(nested.errors, [`${section}.${name}: unknown setting`]);
+		}
+		const built = validateConfig(withKey(name, 1));
+		t.deepEqual(built.errors, [`${name}: unknown setting`], `--config ${name}`);
+		const inMqtt = validateConfig(withKey(name, 1, (inner) => `{"mqtt":${inner}}`));
+		t.deepEqual(inMqtt.errors, [`mqtt.${name}: unknown setting`]);
+		t.is(Object.getPrototypeOf(inMqtt.value.mqtt), Object.prototype);
+		const typed = parseCommand(enc({ commandId: "p-1", type: name }));
+		t.false(typed.ok, `command type ${name}`);
+		if (!typed.ok) t.regex(typed.reason, /unknown command type/);
+		t.false(parseCommand(new Uint8Array(0), name).ok, `command/${name} topic`);
+		const inPayload = parseCommand(enc(`{"commandId":"p-2","type":"SET_POWER","payload":${JSON.stringify(withKey(name, { power: true }))}}`));
+		t.false(inPayload.ok, `payload.${name} does not supply payload.power`);
+		const asId = parseCommand(enc({ commandId: name, type: "alert_reset" }));
+		t.like(asId, { ok: true, envelope: { commandId: name } }, "a visible-character id is just an id");
+	}
+	t.false(parseCommand(enc('{"commandId":"p-3","type":"SET_POWER","payload":{"__proto__":{"power":true}}}')).ok);
+	t.is(({} as Record<string, unknown>).keepAlive, undefined, "Object.prototype untouched");
+	t.is(({} as Record<string, unknown>).power, undefined);
+});
+
+test("remote config: changed lists only the values that changed", (t) => {
+	const current = remoteView(defaultConfig());
+	const same = validateRemoteConfig({ sampleRate: current.sampleRate, alertThresholds: { ...current.alertThresholds }, powerSaving: current.powerSaving, mqttConfig: { ...current.mqttConfig } }, current);
+	t.deepEqual(same.changed, []);
+	t.deepEqual(same.value, current);
+	const one = validateRemoteConfig({ sampleRate: current.sampleRate, powerSaving: !current.powerSaving, alertThresholds: { gas: current.alertThresholds.gas, humidity: 70 } }, current);
+	t.deepEqual(one.changed, ["powerSaving", "alertThresholds.humidity"], "in the message's order, unchanged fields left out");
+});
+
+test("mqtt.url: a port outside 1..65535 is refused with a clear error", (t) => {
+	for (const url of ["mqtt://127.0.0.1:99999", "mqtt://broker:65536", "mqtts://broker:0"]) {
+		const result = validateConfig({ mqtt: { url } });
+		t.true(result.errors.some((e) => /^mqtt\.url: port \d+ is out of range \(1 to 65535\)/.test(e)), `${url}: ${result.errors.join("; ")}`);
+		t.throws(() => brokerAddress(url), { message: /out of range/ });
+	}
+	t.deepEqual(validateConfig({ mqtt: { url: "mqtt://broker:65535" } }).errors, []);
+	t.deepEqual(brokerAddress("mqtt://broker:1"), { tls: false, host: "broker", port: 1 });
 });
 
 test("fuzz: remote config validation never throws and never accepts out-of-range values", (t) => {

@@ -183,7 +183,7 @@ test.serial("retained status seen by a late subscriber; the retained will is pub
 	t.true(retained.retain);
 });
 
-test.serial("a JWT signed with the wrong secret is refused: credentials_refused, CONNACK 5, state 5, fix about the JWT", async (t) => {
+test.serial("a JWT signed with the wrong secret is refused: credentials_refused, CONNACK 5, state 5, a generic fix (the application names the JWT)", async (t) => {
 	const c = client(t);
 	c.connect(device("aedes-d4", { password: token("aedes-d4", { secret: "not-the-secret" }) }));
 	const closed = await c.closed();
@@ -193,8 +193,10 @@ test.serial("a JWT signed with the wrong secret is refused: credentials_refused,
 	t.false(closed.wasConnected);
 	t.regex(closed.message, /not authorized/i);
 	t.regex(closed.message, /CONNACK 5/);
-	t.regex(closed.fix ?? "", /JWT/);
-	t.regex(closed.fix ?? "", /secret/);
+	// The client cannot tell a JWT from a password: its fix never talks about JWTs; the
+	// application, which knows, specialises the fix of credentials_refused.
+	t.notRegex(closed.fix ?? "", /JWT|token/i);
+	t.regex(closed.fix ?? "", /user name or password/);
 	t.regex(broker.stats.refused.at(-1)?.reason ?? "", /signature/);
 	t.is(c.connects.length, 0);
 });
@@ -207,8 +209,7 @@ test.serial("an expired token is refused the same way", async (t) => {
 	t.is(closed.code, "credentials_refused");
 	t.is(closed.reasonCode, 5);
 	t.is(closed.state, STATE.UNAUTHORIZED);
-	t.regex(closed.fix ?? "", /expiry/);
-	t.regex(closed.fix ?? "", /clock/);
+	t.notRegex(closed.fix ?? "", /JWT|token/i);
 	t.regex(broker.stats.refused.at(-1)?.reason ?? "", /exp/);
 });
 
