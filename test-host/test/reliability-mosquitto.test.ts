@@ -7,52 +7,15 @@
 
 import test from "ava";
 import mqtt from "mqtt";
-import type { LogRecord } from "../../src/ports";
-import { defaultConfig, validateConfig, type DeviceConfig } from "../../src/settings";
-import { RealClock, realWorldClock } from "../adapters/clock";
+import type { DeviceConfig } from "../../src/settings";
 import { MemoryStore } from "../adapters/store";
-import { RecordingSink, seededRandom } from "../adapters/system";
-import { nodeTcp } from "../adapters/tcp";
 import { requireMosquitto, startMosquitto, type Mosquitto } from "../brokers/mosquitto";
-import { SimulatedDevice } from "../sim";
+import { BASE, CLIENT, config, realDevice, until } from "./helpers/real-device";
 
-const CLIENT = "sensor_8EA40C";
-const BASE = `smarthome/home1/${CLIENT}`;
-
-function config(patch: object): DeviceConfig {
-	const base = defaultConfig();
-	base.wifi.ssid = "lab";
-	base.time.servers = ["ntp.lab"];
-	const checked = validateConfig(patch, base);
-	if (checked.errors.length) throw new Error(checked.errors.join("; "));
-	return checked.value;
+function device(cfg: DeviceConfig, store = new MemoryStore()) {
+	return realDevice(cfg, { store, seed: 11 });
 }
 
-function device(cfg: DeviceConfig) {
-	const log = new RecordingSink();
-	const store = new MemoryStore();
-	const sim = new SimulatedDevice({
-		config: cfg,
-		mac: "24:6F:28:8E:A4:0C",
-		clock: () => new RealClock(),
-		world: realWorldClock,
-		tcp: nodeTcp,
-		store,
-		log: log.sink,
-		random: seededRandom(11),
-		wifiJoinMs: 50,
-	});
-	sim.boot();
-	return { sim, log, store };
-}
-
-async function until(done: () => boolean, ms: number, what: string, records?: LogRecord[]): Promise<void> {
-	const end = Date.now() + ms;
-	while (!done()) {
-		if (Date.now() > end) throw new Error(`timed out waiting for ${what}${records ? "\n" + records.map((r) => `${r.event} ${r.code ?? ""} ${r.reason ?? ""}`).join("\n") : ""}`);
-		await new Promise((r) => setTimeout(r, 25));
-	}
-}
 
 function sleep(ms: number): Promise<void> {
 	return new Promise((r) => setTimeout(r, ms));
