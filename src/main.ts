@@ -46,7 +46,7 @@ function run(): void {
 	if (problems.length) {
 		const report = () => {
 			for (const problem of problems) trace(`<error>Build configuration: ${problem}\n`);
-			trace(`<error>Build configuration: ${problems.length} problem(s); those settings keep their defaults. See README, Configuration.\n`);
+			trace(`<error>Build configuration: ${problems.length} problem(s); those settings keep their defaults. See docs/configuration.md.\n`);
 		};
 		report();
 		clock.repeat(report, PROBLEM_REPEAT_MS);
