@@ -10,7 +10,8 @@
  *    against a real Mosquitto inside a smaller XS machine than the board's (the budget: the
  *    manifest's creation values divided by 1.3, so passing proves 30 % headroom): boot → online →
  *    telemetry → a command answered → a broker restart survived with the readings queued meanwhile
- *    delivered → a clean stop. Reports the peak slots, chunks and stack and fails above the budget.
+ *    delivered → a clean stop. Fails on any error the firmware traces or an XS abort; reports the
+ *    peak slots, chunks and stack and fails above the budget.
  *
  * `-- --only esp32` runs steps 1 and 2, `-- --only linux` step 3. `-- --soak SECONDS` lengthens
  * step 3 before the stop: a command every 10 s, a remote configuration every 30 s and a broker
@@ -316,6 +317,9 @@ async function runLinux(soakSeconds: number): Promise<void> {
 		if (!stack || !slots) failed("memory", "the firmware printed no memory figures", log());
 		const aborts = lines.filter((l) => l.includes("# xs abort"));
 		if (aborts.length) failed("memory", "XS aborted", aborts.join("\n"));
+		// The firmware's own error traces (an exception caught in a timer, a bad build configuration).
+		const traced = lines.filter((l) => l.includes("<error>"));
+		if (traced.length) failed("errors", `the firmware traced ${traced.length} error(s)`, traced.join("\n"));
 		const peakStack = Number(stack[1]);
 		say("memory", `peak live slots ${slots[1]} (budget ${limits.slots}), peak live chunks ${slots[2]} bytes (budget ${limits.chunks}), peak stack ${peakStack} slots (budget ${limits.stack}); ${memory.replace(/^# xs memory: /, "high-water: ")}`);
 		if (Number(slots[1]) > limits.slots || Number(slots[2]) > limits.chunks || peakStack > limits.stack) failed("memory", "above the budget");

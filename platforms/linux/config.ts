@@ -25,5 +25,10 @@ function load(): Record<string, unknown> {
 	return {};
 }
 
-const config: Record<string, unknown> = load();
+/** Where the SDK's Linux preference module keeps its file (it reads file.root when it loads). */
+const FILE_ROOT = "/tmp/sensor-firmware-";
+
+const loaded = load();
+const file = loaded.file && typeof loaded.file === "object" ? (loaded.file as Record<string, unknown>) : {};
+const config: Record<string, unknown> = { ...loaded, file: { ...file, root: typeof file.root === "string" ? file.root : FILE_ROOT } };
 export default config;
