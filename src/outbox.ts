@@ -19,16 +19,39 @@ export interface Outgoing {
 	seq?: number;
 }
 
-export class Outbox {
-	readonly #limit: number;
-	#items: Outgoing[] = [];
-
-	constructor(limit: number) {
-		this.#limit = limit;
-	}
+/** Messages waiting to be sent, oldest first: what every queue of the publisher has in common. */
+export class MessageQueue {
+	protected readonly items: Outgoing[] = [];
 
 	get size(): number {
-		return this.#items.length;
+		return this.items.length;
+	}
+
+	/** Whether a message for `topic` is waiting (a newer one must queue behind it). */
+	holds(topic: string): boolean {
+		return this.items.some((m) => m.topic === topic);
+	}
+
+	peek(): Outgoing | undefined {
+		return this.items[0];
+	}
+
+	shift(): Outgoing | undefined {
+		return this.items.shift();
+	}
+
+	/** The messages waiting, oldest first (a copy). */
+	all(): Outgoing[] {
+		return this.items.slice();
+	}
+}
+
+export class Outbox extends MessageQueue {
+	readonly #limit: number;
+
+	constructor(limit: number) {
+		super();
+		this.#limit = limit;
 	}
 
 	get limit(): number {
@@ -38,27 +61,9 @@ export class Outbox {
 	/** Adds a message; returns the one dropped to make room, if any (the oldest reading first). */
 	push(message: Outgoing): Outgoing | undefined {
 		if (this.#limit <= 0) return message;
-		this.#items.push(message);
-		if (this.#items.length <= this.#limit) return undefined;
-		const reading = this.#items.findIndex((m) => m.kind === "telemetry");
-		return this.#items.splice(reading >= 0 ? reading : 0, 1)[0];
-	}
-
-	/** Whether a message for `topic` is waiting (a newer one must queue behind it). */
-	holds(topic: string): boolean {
-		return this.#items.some((m) => m.topic === topic);
-	}
-
-	peek(): Outgoing | undefined {
-		return this.#items[0];
-	}
-
-	shift(): Outgoing | undefined {
-		return this.#items.shift();
-	}
-
-	/** The messages waiting, oldest first (a copy). */
-	all(): Outgoing[] {
-		return this.#items.slice();
+		this.items.push(message);
+		if (this.items.length <= this.#limit) return undefined;
+		const reading = this.items.findIndex((m) => m.kind === "telemetry");
+		return this.items.splice(reading >= 0 ? reading : 0, 1)[0];
 	}
 }

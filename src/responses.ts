@@ -21,7 +21,7 @@
  * broker's limit keeps holding. An answer is 150 to 300 bytes: the queue holds at most about 9 KB.
  */
 
-import type { Outgoing } from "./outbox";
+import { MessageQueue, type Outgoing } from "./outbox";
 
 /** Answers that may wait for the connection (in addition to the client's in-flight window). */
 export const ANSWERS_WAITING = 32;
@@ -36,30 +36,11 @@ export function roomFor(waiting: number): Room {
 }
 
 /** The answers waiting, oldest first; bounded, and never evicting. */
-export class AnswerQueue {
-	#items: Outgoing[] = [];
-
-	get size(): number {
-		return this.#items.length;
-	}
-
+export class AnswerQueue extends MessageQueue {
 	/** Adds an answer; false (nothing changed) when ANSWERS_WAITING are already waiting. */
 	push(message: Outgoing): boolean {
-		if (this.#items.length >= ANSWERS_WAITING) return false;
-		this.#items.push(message);
+		if (this.items.length >= ANSWERS_WAITING) return false;
+		this.items.push(message);
 		return true;
-	}
-
-	peek(): Outgoing | undefined {
-		return this.#items[0];
-	}
-
-	shift(): Outgoing | undefined {
-		return this.#items.shift();
-	}
-
-	/** The waiting answers, oldest first (a copy). */
-	all(): Outgoing[] {
-		return this.#items.slice();
 	}
 }

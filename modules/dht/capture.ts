@@ -25,3 +25,12 @@ export interface DhtClock {
 	set(callback: () => void, ms: number): unknown;
 	clear(handle: unknown): void;
 }
+
+/** A capture that always fails, later, with `reason`: a DHT that is not wired (no data pin). */
+export function unavailableCapture(clock: Pick<DhtClock, "set">, reason: string): PulseCapture {
+	return {
+		capture(_startLowUs, callback) {
+			clock.set(() => callback(undefined, reason), 0);
+		},
+	};
+}

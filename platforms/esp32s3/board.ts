@@ -15,7 +15,8 @@ import { Esp32System } from "adapters/esp32/system";
 import { moddableTcp } from "adapters/socket";
 import { secureSockets } from "adapters/tls";
 import { ModdableWiFi } from "adapters/esp32/wifi";
-import type { BoardSetup, BoardWiring, DigitalOutput, PulseCapture } from "ports";
+import { unavailableCapture } from "dht/capture";
+import type { BoardSetup, BoardWiring, DigitalOutput } from "ports";
 
 export function createBoard(setup: BoardSetup): BoardWiring {
 	const { clock, problem } = setup;
@@ -33,11 +34,7 @@ export function createBoard(setup: BoardSetup): BoardWiring {
 		}
 	}
 	const noOutput: DigitalOutput = { write() {} };
-	const noSensor: PulseCapture = {
-		capture(_startLowUs, callback) {
-			clock.set(() => callback(undefined, "no DHT data pin configured (pins.dht in the platform manifest)"), 0);
-		},
-	};
+	const noSensor = unavailableCapture(clock, "no DHT data pin configured (pins.dht in the platform manifest)");
 
 	return {
 		ports: {

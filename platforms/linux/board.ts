@@ -15,7 +15,8 @@ import { LinuxWiFi } from "adapters/linux/wifi";
 import { SimulatedDhtLine } from "adapters/linux/dht";
 import { LinuxProcess } from "adapters/linux/process";
 import { moddableTcp } from "adapters/socket";
-import type { BoardSetup, BoardWiring, DigitalOutput, PulseCapture } from "ports";
+import { unavailableCapture } from "dht/capture";
+import type { BoardSetup, BoardWiring, DigitalOutput } from "ports";
 
 function text(value: unknown, fallback: string): string {
 	return typeof value === "string" && value ? value : fallback;
@@ -32,11 +33,6 @@ export function createBoard(setup: BoardSetup): BoardWiring {
 	const model = setup.config.sensor === "dht11" ? "dht11" : "dht22";
 	const process = new LinuxProcess({ clock, sampleMs: count(linux.memorySampleMs, 0) });
 	const dark: DigitalOutput = { write() {} };
-	const noSensor: PulseCapture = {
-		capture(_startLowUs, callback) {
-			clock.set(() => callback(undefined, "no sensor (sensor=none)"), 0);
-		},
-	};
 
 	return {
 		ports: {
@@ -51,7 +47,7 @@ export function createBoard(setup: BoardSetup): BoardWiring {
 			}),
 			tcp: moddableTcp(),
 			led: dark,
-			dht: setup.sensor ? new SimulatedDhtLine({ clock, model }) : noSensor,
+			dht: setup.sensor ? new SimulatedDhtLine({ clock, model }) : unavailableCapture(clock, "no sensor (sensor=none)"),
 			system: process,
 		},
 		started(device) {
