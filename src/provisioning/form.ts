@@ -9,7 +9,7 @@
  */
 
 import { deepFreeze } from "frozen";
-import { hasOwn, validateConfig, type DeviceConfig } from "../settings";
+import { WPA_PASSPHRASE, WPA_PASSPHRASE_HINT, hasOwn, validateConfig, type DeviceConfig } from "../settings";
 
 export type FieldName =
 	| "ssid" | "password" | "brokerUrl" | "authMode" | "username" | "mqttPassword" | "jwtSecret"
@@ -84,6 +84,8 @@ export function validateSetupForm(input: unknown, base: DeviceConfig): FormResul
 	if (typeof ssid !== "string" || !ssid) errors.ssid = "required: the network to join";
 	// A new network with the password left empty is an open network, not the old network's password.
 	else if (ssid !== base.wifi.ssid && patch.wifi.password === undefined) patch.wifi.password = "";
+	const wifiPassword = patch.wifi?.password;
+	if (typeof wifiPassword === "string" && !WPA_PASSPHRASE.test(wifiPassword)) errors.password = `must be ${WPA_PASSPHRASE_HINT}`;
 
 	const claimCode = typeof form.claimCode === "string" ? form.claimCode.trim() : form.claimCode;
 	if (claimCode !== undefined && claimCode !== "") {
