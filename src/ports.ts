@@ -127,6 +127,8 @@ export interface BoardSetup {
 
 export interface BoardWiring {
 	ports: BoardPorts;
+	/** Setup mode's parts (src/provisioning/), on boards that can open an access point. */
+	provisioning?: { setup: SetupPorts; button?: Button };
 	/** Called once the device runs, with what a board may need of it (the Linux target's clean stop). */
 	started?(device: { shutdown(done?: () => void): void }): void;
 }

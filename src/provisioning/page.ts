@@ -25,11 +25,11 @@ button:disabled{background:#8aa9cf}
 .hint{color:#5b6b7f;font-size:.9em}
 </style></head><body><main>
 <h1>Sensor setup</h1>
-<p class="hint">Device <b id="clientId">…</b> · firmware <span id="fw"></span></p>
+<p class="hint">Device <b id="clientId">&hellip;</b> &middot; firmware <span id="fw"></span></p>
 <div id="banner" class="msg" hidden></div>
 <form id="f" novalidate>
 <h2>WiFi network</h2>
-<ul id="nets"><li class="hint">Scanning…</li></ul>
+<ul id="nets"><li class="hint">Scanning&hellip;</li></ul>
 <label for="ssid">Network name (SSID)</label><input id="ssid" name="ssid" autocomplete="off" maxlength="32"><small class="err" id="err-ssid"></small>
 <label for="password">WiFi password</label><input id="password" name="password" type="password" maxlength="64"><small class="err" id="err-password"></small>
 <h2>Broker</h2>
@@ -56,9 +56,9 @@ function banner(kind,text){var b=$("banner");b.className="msg "+kind;b.textConte
 function clearErrors(){FIELDS.concat("form").forEach(function(n){$("err-"+n).textContent="";var i=$(n);if(i)i.classList.remove("bad")})}
 function showErrors(e){for(var n in e){var s=$("err-"+n)||$("err-form");s.textContent=e[n];var i=$(n);if(i)i.classList.add("bad")}}
 function auth(){var m=$("authMode").value;document.querySelectorAll("[data-auth]").forEach(function(d){d.hidden=d.getAttribute("data-auth").split(" ").indexOf(m)<0})}
-function bars(r){return r>=-55?"▂▄▆█":r>=-67?"▂▄▆":r>=-78?"▂▄":"▂"}
-function nets(list){var u=$("nets");u.innerHTML="";if(!list.length){u.innerHTML='<li class="hint">No networks found</li>';return}
-list.forEach(function(n){var li=document.createElement("li");li.textContent=n.ssid+(n.secure?" 🔒":"");var s=document.createElement("span");s.textContent=bars(n.rssi)+" "+n.rssi+" dBm";li.appendChild(s);li.onclick=function(){$("ssid").value=n.ssid;$("password").focus()};u.appendChild(li)})}
+function bars(r){var b="\\u2582\\u2584\\u2586\\u2588";return b.slice(0,r>=-55?4:r>=-67?3:r>=-78?2:1)}
+function nets(list){var u=$("nets");u.innerHTML="";if(!list.length){u.innerHTML='<li class="hint">Scanning&hellip;</li>';return}
+list.forEach(function(n){var li=document.createElement("li");li.textContent=n.ssid+(n.secure?" \\uD83D\\uDD12":"");var s=document.createElement("span");s.textContent=bars(n.rssi)+" "+n.rssi+" dBm";li.appendChild(s);li.onclick=function(){$("ssid").value=n.ssid;$("password").focus()};u.appendChild(li)})}
 function check(v){var e={};if(!v.ssid)e.ssid="required: the network to join";
 if(v.password&&(v.password.length<8||v.password.length>63))e.password="must be empty (an open network) or 8 to 63 characters";
 if(v.brokerUrl&&!/^mqtts?:\\/\\/[^\\/:\\s]+(:\\d{1,5})?\\/?$/.test(v.brokerUrl))e.brokerUrl="must be mqtt://host:port or mqtts://host:port";
@@ -74,11 +74,12 @@ FIELDS.forEach(function(n){var i=$(n);if(i&&!(i.closest("[data-auth]")&&i.closes
 var e=check(v);if(Object.keys(e).length){showErrors(e);return}
 $("save").disabled=true;var x=new XMLHttpRequest();x.open("POST","/api/setup");x.setRequestHeader("Content-Type","application/json");
 x.onload=function(){var r={};try{r=JSON.parse(x.responseText)}catch(er){}
-if(x.status===202){banner("busy",r.message||"Trying…");setTimeout(poll,400)}else{$("save").disabled=false;showErrors(r.errors||{form:"HTTP "+x.status})}};
+if(x.status===202){banner("busy",r.message||"Trying...");setTimeout(poll,400)}else{$("save").disabled=false;showErrors(r.errors||{form:"HTTP "+x.status})}};
 x.onerror=function(){$("save").disabled=false;banner("fail","The sensor did not answer: reconnect to its network and try again")};
 x.send(JSON.stringify(v))};
 get("/api/info",function(i){$("clientId").textContent=i.clientId;$("fw").textContent=i.firmwareVersion;
 for(var n in i.values){if($(n))$(n).value=i.values[n]}
 (i.secretsSet||[]).forEach(function(n){if($(n))$(n).placeholder="(unchanged)"});auth()});
-get("/api/networks",nets);
+function scan(){get("/api/networks",function(r){nets(r.networks);if(r.scanning||!r.networks.length)setTimeout(scan,2500)})}
+scan();
 </script></body></html>`;

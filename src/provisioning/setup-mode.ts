@@ -78,6 +78,8 @@ export class SetupMode {
 	#mac = "";
 	#clientId = "";
 	#stopped = false;
+	#scanning = false;
+	#networks: ScannedNetwork[] = [];
 
 	constructor(options: SetupModeOptions) {
 		this.#o = options;
@@ -137,6 +139,7 @@ export class SetupMode {
 			this.#log.error("setup.failed", { error: `cannot open setup mode: ${String(e)}` });
 			return;
 		}
+		this.#rescan();
 		if (this.#o.reason === "fallback" && config.provisioning.setupAfter > 0)
 			this.#retryTimer = ports.clock.set(() => this.#retryNetwork(), config.provisioning.setupAfter * 60_000);
 	}
@@ -180,15 +183,30 @@ export class SetupMode {
 		reply(json(404, { errors: { form: `no ${request.method} ${path.slice(0, 64)}` } }));
 	}
 
+	/** Answers with the networks seen last and starts a new scan (the board's HTTP server answers synchronously). */
 	#scan(reply: (response: HttpReply) => void): void {
-		this.#o.setup.ap.scan((networks: ScannedNetwork[]) => {
-			const seen: Record<string, true> = {};
-			const list = networks
-				.filter((n) => n.ssid && !(Object.prototype.hasOwnProperty.call(seen, n.ssid)) && (seen[n.ssid] = true))
-				.sort((a, b) => b.rssi - a.rssi)
-				.slice(0, 20);
-			reply(json(200, list));
-		});
+		reply(json(200, { scanning: this.#scanning, networks: this.#networks }));
+		this.#rescan();
+	}
+
+	#rescan(): void {
+		if (this.#scanning || this.#stopped) return;
+		this.#scanning = true;
+		try {
+			this.#o.setup.ap.scan((networks: ScannedNetwork[]) => {
+				this.#scanning = false;
+				const seen: Record<string, true> = {};
+				this.#networks = networks
+					.filter((n) => typeof n.ssid === "string" && n.ssid && !Object.prototype.hasOwnProperty.call(seen, n.ssid) && (seen[n.ssid] = true))
+					.sort((a, b) => b.rssi - a.rssi)
+					.slice(0, 20)
+					.map((n) => ({ ssid: n.ssid, rssi: n.rssi, secure: n.secure }));
+			});
+		}
+		catch (e) {
+			this.#scanning = false;
+			this.#log.warn("setup.scan_failed", { error: String(e) });
+		}
 	}
 
 	#submit(body: string): HttpReply {
@@ -222,7 +240,7 @@ export class SetupMode {
 		const { ports } = this.#o;
 		if (this.#retryTimer !== undefined) ports.clock.clear(this.#retryTimer);
 		this.#retryTimer = undefined;
-		this.#setStatus("joining", `Joining ${wifi.ssid}…`);
+		this.#setStatus("joining", `Joining ${wifi.ssid}...`);
 		this.#log.info("setup.joining", { ssid: wifi.ssid });
 		let settled = false;
 		const fail = (reason: string) => {
@@ -250,7 +268,7 @@ export class SetupMode {
 
 	#claim(submission: SetupSubmission, claimCode: string): void {
 		const url = submission.config.provisioning.claimUrl;
-		this.#setStatus("claiming", "Joined the network; claiming the sensor…");
+		this.#setStatus("claiming", "Joined the network; claiming the sensor...");
 		this.#log.info("claim.requesting", { url, clientId: this.#clientId });
 		claim(this.#o.setup.httpClient, url, { claimCode, mac: this.#mac, clientId: this.#clientId, firmwareVersion: FIRMWARE_VERSION }, (result) => {
 			if (this.#stopped) return;
