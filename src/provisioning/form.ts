@@ -81,7 +81,7 @@ export function validateSetupForm(input: unknown, base: DeviceConfig): FormResul
 		(patch[section] ??= {})[key] = value;
 	}
 	const ssid = patch.wifi?.ssid;
-	if (typeof ssid !== "string" || !ssid) errors.ssid = "required: the network to join";
+	if (typeof ssid !== "string" || !ssid) errors.ssid ??= "required: the network to join";
 	// A new network with the password left empty is an open network, not the old network's password.
 	else if (ssid !== base.wifi.ssid && patch.wifi.password === undefined) patch.wifi.password = "";
 	const wifiPassword = patch.wifi?.password;
@@ -91,7 +91,7 @@ export function validateSetupForm(input: unknown, base: DeviceConfig): FormResul
 	if (claimCode !== undefined && claimCode !== "") {
 		if (typeof claimCode !== "string" || !CLAIM_CODE.test(claimCode)) errors.claimCode = "must be 4 to 64 letters, digits or '-'";
 		// Claimed credentials are a user name and password.
-		(patch.auth ??= {}).mode = "password";
+		else (patch.auth ??= {}).mode = "password";
 	}
 
 	const checked = validateConfig(patch, base);
