@@ -20,7 +20,7 @@ button:disabled{background:#8aa9cf}
 .err{display:block;color:#b3261e;font-size:.9em;min-height:0}
 .bad{border-color:#b3261e;background:#fff6f5}
 #nets{list-style:none;padding:0;margin:0}
-#nets li{display:flex;justify-content:space-between;padding:.5em;border-bottom:1px solid #dde3ea;background:#fff;cursor:pointer}
+#nets li span{color:#5b6b7f;white-space:nowrap;margin-left:.5em}#nets li{display:flex;justify-content:space-between;padding:.5em;border-bottom:1px solid #dde3ea;background:#fff;cursor:pointer}
 .msg{padding:.7em;border-radius:6px;margin:1em 0}.ok{background:#e3f4e5;color:#1e5b27}.fail{background:#fde8e6;color:#8c1d18}.busy{background:#e6eefa}
 .hint{color:#5b6b7f;font-size:.9em}
 </style></head><body><main>
@@ -58,7 +58,7 @@ function showErrors(e){for(var n in e){var s=$("err-"+n)||$("err-form");s.textCo
 function auth(){var m=$("authMode").value;document.querySelectorAll("[data-auth]").forEach(function(d){d.hidden=d.getAttribute("data-auth").split(" ").indexOf(m)<0})}
 function bars(r){var b="\\u2582\\u2584\\u2586\\u2588";return b.slice(0,r>=-55?4:r>=-67?3:r>=-78?2:1)}
 function nets(list){var u=$("nets");u.innerHTML="";if(!list.length){u.innerHTML='<li class="hint">Scanning&hellip;</li>';return}
-list.forEach(function(n){var li=document.createElement("li");li.textContent=n.ssid+(n.secure?" \\uD83D\\uDD12":"");var s=document.createElement("span");s.textContent=bars(n.rssi)+" "+n.rssi+" dBm";li.appendChild(s);li.onclick=function(){$("ssid").value=n.ssid;$("password").focus()};u.appendChild(li)})}
+list.forEach(function(n){var li=document.createElement("li");li.textContent=n.ssid;var s=document.createElement("span");s.textContent=(n.secure?"secured ":"open ")+bars(n.rssi)+" "+n.rssi+" dBm";li.appendChild(s);li.onclick=function(){$("ssid").value=n.ssid;$("password").focus()};u.appendChild(li)})}
 function check(v){var e={};if(!v.ssid)e.ssid="required: the network to join";
 if(v.password&&(v.password.length<8||v.password.length>63))e.password="must be empty (an open network) or 8 to 63 characters";
 if(v.brokerUrl&&!/^mqtts?:\\/\\/[^\\/:\\s]+(:\\d{1,5})?\\/?$/.test(v.brokerUrl))e.brokerUrl="must be mqtt://host:port or mqtts://host:port";

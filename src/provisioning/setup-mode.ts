@@ -59,8 +59,8 @@ function json(status: number, value: unknown): HttpReply {
 /** The station's failure in words -> the field it concerns. */
 export function classifyJoinFailure(reason: string): { field: FieldName; message: string } {
 	const r = reason.toLowerCase();
-	if (r.indexOf("password") >= 0 || r.indexOf("auth") >= 0 || r.indexOf("handshake") >= 0) return { field: "password", message: `wrong WiFi password (${reason})` };
-	if (r.indexOf("not found") >= 0 || r.indexOf("no access point") >= 0 || r.indexOf("no ap") >= 0) return { field: "ssid", message: `network not found (${reason})` };
+	if (r.indexOf("password") >= 0 || r.indexOf("auth") >= 0 || r.indexOf("handshake") >= 0) return { field: "password", message: "wrong WiFi password: the network refused it" };
+	if (r.indexOf("not found") >= 0 || r.indexOf("no access point") >= 0 || r.indexOf("no ap") >= 0) return { field: "ssid", message: "network not found: check the name, or move the sensor closer" };
 	return { field: "ssid", message: `could not join the network: ${reason}` };
 }
 

@@ -45,7 +45,8 @@ test.serial("an unconfigured board opens setup mode: access point named after th
 		t.is(await page.textContent("#clientId"), CLIENT);
 		const rows = await page.$$eval("#nets li", (lis) => lis.map((li) => li.textContent ?? ""));
 		t.true(rows[0].startsWith("lab"), "strongest first");
-		t.true(rows.some((r) => r.includes("guest") && !r.includes("🔒")), "open networks have no lock");
+		t.true(rows.some((r) => r.startsWith("guest") && r.includes("open")), "open networks are marked open");
+		t.true(rows[0].includes("secured"));
 		t.true(rows.some((r) => r.includes("-81 dBm")), "signal strength shown");
 		await page.context().close();
 	}
