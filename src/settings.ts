@@ -157,7 +157,7 @@ export function defaultConfig(): DeviceConfig {
 		sensor: { model: "dht22" },
 		alerts: { temperature: 35, humidity: 80, gas: 800, temperatureHysteresis: 1, humidityHysteresis: 3 },
 		powerSaving: false,
-		provisioning: { claimUrl: "", setupAfter: 15, apSecret: "sensor-setup-dev-secret" },
+		provisioning: { claimUrl: "", setupAfter: 10, apSecret: "sensor-setup-dev-secret" },
 	};
 }
 
