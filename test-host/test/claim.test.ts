@@ -63,6 +63,18 @@ test.serial("a claim code: the device is claimed by the claim server and connect
 		const status = new Promise<string>((resolve) => peer.on("message", (_topic, payload) => resolve(payload.toString())));
 		await peer.subscribeAsync(`smarthome/home1/${CLIENT}/status`, { qos: 1 });
 		t.like(JSON.parse(await status), { online: true });
+		// The claimed credentials rotate as before: rotate_credentials, then the broker switches.
+		const answers: Record<string, unknown>[] = [];
+		peer.on("message", (topic, payload) => {
+			if (topic.endsWith("/responses")) answers.push(JSON.parse(payload.toString()));
+		});
+		await peer.subscribeAsync(`smarthome/home1/${CLIENT}/responses`, { qos: 1 });
+		await peer.publishAsync(`smarthome/home1/${CLIENT}/commands`, JSON.stringify({ commandId: "rot-1", type: "rotate_credentials", payload: { password: "rotated-after-claim" } }), { qos: 1 });
+		await until(() => answers.some((r) => r.commandId === "rot-1"), 10_000, "the rotation answer");
+		t.like(answers.find((r) => r.commandId === "rot-1"), { status: "ok" });
+		await broker!.dynsec("setClientPassword", CLIENT, "rotated-after-claim");
+		await until(() => board.log.events("credentials.verified").some((r) => r.username === CLIENT) && JSON.parse(String(board.store.get("cred"))).password === "rotated-after-claim" && board.sim.device.supervisor.state === "ONLINE", 30_000, "the rotated credentials accepted", board.log);
+		t.like(JSON.parse(String(board.store.get("cred"))), { username: CLIENT, password: "rotated-after-claim", verified: true });
 		await peer.endAsync();
 		t.false(JSON.stringify(board.log.records).includes(cred.password), "the issued password never reaches the log");
 		await page.context().close();
