@@ -102,7 +102,7 @@ export function validateSetupForm(input: unknown, base: DeviceConfig): FormResul
 		if (!errors[field]) errors[field] = text;
 	}
 	const config = checked.value;
-	if (typeof claimCode === "string" && claimCode && !config.provisioning.claimUrl && !errors.claimUrl)
+	if (typeof claimCode === "string" && claimCode && !errors.claimCode && !config.provisioning.claimUrl && !errors.claimUrl)
 		errors.claimUrl = "required with a claim code: the backend's claim address";
 	if (!claimCode && config.auth.mode === "password" && !config.auth.password && !errors.mqttPassword)
 		errors.mqttPassword = "required for auth mode \"password\" (or give a claim code)";
