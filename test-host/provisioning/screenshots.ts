@@ -32,13 +32,13 @@ async function main(): Promise<void> {
 		await fill(page, { brokerUrl: `mqtt://127.0.0.1:${port}`, homeId: "flat7", password: "wrong-password" });
 		await page.click("#save");
 		await page.waitForSelector("#err-password:has-text('wrong WiFi password')", { timeout: 15_000 });
-		await page.evaluate(() => window.scrollTo(0, 0));
+		await page.evaluate("window.scrollTo(0, 0)");
 		await page.screenshot({ path: path.join(OUT, "setup-wrong-password.png") });
 
 		await page.fill("#password", "lab-password-1");
 		await page.click("#save");
 		await page.waitForSelector(".msg.ok", { timeout: 15_000 });
-		await page.evaluate(() => window.scrollTo(0, 0));
+		await page.evaluate("window.scrollTo(0, 0)");
 		await page.screenshot({ path: path.join(OUT, "setup-done.png") });
 		console.log(`screenshots in ${OUT}`);
 	}
