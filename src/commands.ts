@@ -18,7 +18,9 @@ export type Command =
 	| { type: "RESET" }
 	| { type: "ALERT_RESET" }
 	| { type: "ROTATE_CREDENTIALS"; password: string; username?: string }
-	| { type: "LIGHT"; on: boolean };
+	| { type: "LIGHT"; on: boolean }
+	/** Forgets what setup and the backend stored and opens setup mode (answered before it happens). */
+	| { type: "FACTORY_RESET" };
 
 export interface Envelope {
 	commandId?: string;
@@ -39,6 +41,7 @@ const TYPE_ALIASES: Record<string, Command["type"] | undefined> = deepFreeze({
 	RESTART: "RESET",
 	ALERT_RESET: "ALERT_RESET",
 	ROTATE_CREDENTIALS: "ROTATE_CREDENTIALS",
+	FACTORY_RESET: "FACTORY_RESET",
 });
 
 const ID = /^[\x21-\x7e]{1,64}$/;
@@ -117,6 +120,7 @@ function buildCommand(type: Command["type"], p: Record<string, unknown>): Comman
 		}
 		case "RESET":
 		case "ALERT_RESET":
+		case "FACTORY_RESET":
 		case "LIGHT":
 			return type === "LIGHT" ? "LIGHT is not a commands-topic type" : { type };
 	}

@@ -21,7 +21,8 @@ import type { Outgoing } from "./outbox";
 import { Persisted, type PowerState } from "./persistence";
 import type { Ports, TimerHandle } from "./ports";
 import { PlannedRestart, type Kept } from "./restart";
-import { applyRemoteView, remoteView, validateRemoteConfig, type DeviceConfig, type RemoteConfig } from "./settings";
+import { RemoteConfiguration, withStoredRemoteConfig } from "./remote-config";
+import { remoteView, type DeviceConfig } from "./settings";
 import { Supervisor, type Link } from "./supervisor";
 import { planTopics, type TopicPlan } from "./topics";
 import { FIRMWARE_NAME, FIRMWARE_VERSION } from "./version";
@@ -49,6 +50,7 @@ export class Device {
 	readonly #boot: number;
 	readonly #restarter: PlannedRestart;
 	readonly #inbox: Inbox;
+	readonly #remote: RemoteConfiguration;
 	readonly supervisor: Supervisor;
 	/** What the previous boot kept at its planned restart, until start() puts it back. */
 	#kept: Kept | undefined;
@@ -70,7 +72,7 @@ export class Device {
 		const p = (this.#p = options.ports);
 		this.#log = new Logger(p.clock, p.log);
 		this.#persisted = new Persisted(p.store, (key, reason) => this.#log.warn("store.warning", { key, reason }));
-		this.#config = this.#withStoredRemoteConfig(options.config);
+		this.#config = withStoredRemoteConfig(options.config, this.#persisted, this.#log);
 		// The client id, and the topics from it, only from a real MAC: now, or once WiFi has started.
 		const { device: ids, topics } = this.#config;
 		const plan = (id: DeviceIdentity) => planTopics(topics.scheme, { homeId: ids.homeId, deviceId: ids.deviceId || id.clientId, tenantId: ids.tenantId, clientId: id.clientId, mac: id.mac.replace(/:/g, "") });
@@ -85,8 +87,9 @@ export class Device {
 		this.#led = new StatusLed({ output: p.led, timers: p.clock, onChange: (pattern) => this.#log.info("led.pattern", { pattern }) });
 		this.#dht = this.#config.sensor.model === "none" ? undefined : new DHT({ sensor: { capture: p.dht }, model: this.#config.sensor.model, clock: p.clock });
 		this.#alerts = new Alerts((metric) => this.#alertLimits(metric));
+		this.#remote = new RemoteConfiguration({ persisted: this.#persisted, log: this.#log, wifi: p.wifi, clock: p.clock, config: () => this.#config, replace: (next) => this.#replaceConfig(next) });
 		this.supervisor = new Supervisor({
-			ports: p,
+			ports: { ...p, wifi: this.#remote.wifi },
 			config: this.#config,
 			log: this.#log,
 			persisted: this.#persisted,
@@ -112,7 +115,7 @@ export class Device {
 			refuse: (command) => (command.type === "ROTATE_CREDENTIALS" ? this.supervisor.canRotate() : undefined),
 			execute: (command, envelope) => this.#execute(command, envelope),
 			remoteConfig: () => remoteView(this.#config),
-			applyConfig: (value, changed) => this.#applyConfig(value, changed),
+			applyConfig: (value, changed) => this.#remote.apply(value, changed),
 			statusChanged: () => this.#publishStatus(),
 			onUnanswered: () => {
 				this.#dropped.responses++;
@@ -197,6 +200,7 @@ export class Device {
 	/* Connection --------------------------------------------------------------------- */
 
 	#onOnline(link: Link): void {
+		this.#remote.online();
 		link.subscribe(this.topics.subscriptions.map((s) => ({ topic: s.filter, qos: 1 as const })));
 		link.publish(this.#outgoing("status", this.topics.status, this.#status(true), 1, true), true);
 		// A heartbeat on every connection, then on its interval.
@@ -401,6 +405,8 @@ export class Device {
 				// After the answer has had a moment to go out.
 				return { after: () => this.#p.clock.set(() => this.#plannedRestart(reason), RESTART_DELAY_MS) };
 			}
+			case "FACTORY_RESET": // answered first; then settings forgotten and setup mode (src/provisioning/)
+				return { result: { next: "setup mode" }, after: () => this.#p.clock.set(() => this.shutdown(() => this.#factoryReset()), RESTART_DELAY_MS) };
 			case "ROTATE_CREDENTIALS": {
 				const outcome = this.supervisor.rotateCredentials({ password: command.password, username: command.username });
 				return outcome.ok ? { result: { applies: "next connection" } } : { error: outcome.reason };
@@ -427,25 +433,18 @@ export class Device {
 		this.#log.info("power.changed", { on: power.on, brightness: power.brightness });
 	}
 
-	/* Remote configuration ------------------------------------------------------------ */
-
-	/** A valid config message: applied at once; persisted only when a value changed (a flash write). */
-	#applyConfig(value: RemoteConfig, changed: string[]): void {
-		if (!changed.length) return;
-		const before = this.#config;
-		this.#config = applyRemoteView(before, value);
-		this.#persisted.saveRemoteConfig(value);
-		this.supervisor.updateConfig(this.#config);
-		if (before.telemetry.interval !== this.#config.telemetry.interval && this.#telemetryTimer !== undefined) this.#restartTelemetry();
+	#factoryReset(): void {
+		this.#persisted.factoryReset();
+		this.#persisted.saveRebootReason("factory reset");
+		this.#p.system.restart("factory reset");
 	}
 
-	#withStoredRemoteConfig(config: DeviceConfig): DeviceConfig {
-		const stored = this.#persisted.remoteConfig();
-		if (stored === undefined) return config;
-		const check = validateRemoteConfig(stored, remoteView(config));
-		if (check.value) return applyRemoteView(config, check.value);
-		this.#log.warn("store.warning", { key: "config", reason: `stored remote configuration ignored: ${check.errors.join("; ")}` });
-		return config;
+	/** Remote configuration (src/remote-config.ts) changed the configuration. */
+	#replaceConfig(next: DeviceConfig): void {
+		const before = this.#config;
+		this.#config = next;
+		this.supervisor.updateConfig(next);
+		if (before.telemetry.interval !== next.telemetry.interval && this.#telemetryTimer !== undefined) this.#restartTelemetry();
 	}
 
 	#clearTimers(): void {

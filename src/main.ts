@@ -7,6 +7,9 @@
  * and again every five minutes (for a serial monitor attached later), the invalid settings keep
  * their defaults and everything else runs. A board part whose pins are wrong is left out (the
  * sensor then reports that it is not configured).
+ *
+ * Which firmware runs, setup mode or the sensor, is src/provisioning/boot.ts's choice: setup mode
+ * when no network is configured (built in or stored by setup) or setup was asked for.
  */
 
 import { createBoard } from "board";
@@ -17,7 +20,7 @@ import { moddableHmac, moddableRandom } from "./adapters/crypto";
 import { deviceSettings } from "./adapters/mc-config";
 import { PreferenceStore } from "./adapters/preference";
 import { ModdableSntp } from "./adapters/sntp";
-import { Device } from "./device";
+import { boot } from "./provisioning/boot";
 import { defaultConfig, validateConfig } from "./settings";
 
 const PROBLEM_REPEAT_MS = 5 * 60 * 1000;
@@ -30,18 +33,15 @@ function run(): void {
 	const problems = [...settings.errors, ...validated.errors];
 	const wiring = createBoard({ config: mc, clock, sensor: validated.value.sensor.model !== "none", problem: (text) => problems.push(text) });
 
-	const device = new Device({
-		config: validated.value,
-		ports: {
-			...wiring.ports,
-			clock,
-			sntp: new ModdableSntp(),
-			store: new PreferenceStore("sensor"),
-			hmac: moddableHmac,
-			random: moddableRandom,
-			log: consoleLog,
-		},
-	});
+	const ports = {
+		...wiring.ports,
+		clock,
+		sntp: new ModdableSntp(),
+		store: new PreferenceStore("sensor"),
+		hmac: moddableHmac,
+		random: moddableRandom,
+		log: consoleLog,
+	};
 
 	if (problems.length) {
 		const report = () => {
@@ -51,8 +51,14 @@ function run(): void {
 		report();
 		clock.repeat(report, PROBLEM_REPEAT_MS);
 	}
-	device.start();
-	wiring.started?.(device);
+	const booted = boot({ ports, config: validated.value, setup: wiring.provisioning?.setup, button: wiring.provisioning?.button });
+	const setup = booted.mode === "setup" ? booted.setup : undefined;
+	wiring.started?.(booted.mode === "normal" ? booted.device : {
+		shutdown(done?: () => void) {
+			setup?.stop();
+			done?.();
+		},
+	});
 }
 
 run();

@@ -47,6 +47,8 @@ const KEY = deepFreeze({
 	power: "power",
 	commandLog: "cmdLog",
 	kept: "kept",
+	setup: "setup",
+	setupRequest: "setupReq",
 } as const);
 
 export class Persisted {
@@ -229,6 +231,47 @@ export class Persisted {
 
 	saveKept(text: string): void {
 		if (this.#usable) this.#write(KEY.kept, text);
+	}
+
+	/* Provisioning (src/provisioning/) ---------------------------------------------------- */
+
+	/** The settings the setup page stored (a configuration patch, validated again by the caller). */
+	setupSettings(): unknown {
+		return this.#readJson(KEY.setup, (v): v is unknown => !!v && typeof v === "object" && !Array.isArray(v));
+	}
+
+	saveSetupSettings(patch: object): void {
+		this.#writeJson(KEY.setup, patch);
+	}
+
+	/** Claimed (or set up) MQTT credentials: the set to try first, not yet accepted by the broker. */
+	saveCredentials(next: { username: string; password: string }): void {
+		this.#writeJson(KEY.credentials, { username: next.username, password: next.password, verified: false });
+		this.#delete(KEY.alternate);
+	}
+
+	/** Whether setup mode was asked for: "forced" (factory reset, BOOT long press) or "fallback" (WiFi failing too long). */
+	setupRequested(): "forced" | "fallback" | undefined {
+		const value = this.#usable ? this.#read(KEY.setupRequest) : undefined;
+		return value === "forced" || value === "fallback" ? value : undefined;
+	}
+
+	requestSetup(reason: "forced" | "fallback" | false): void {
+		if (!this.#usable) return;
+		if (reason) this.#write(KEY.setupRequest, reason);
+		else if (this.#read(KEY.setupRequest) !== undefined) this.#delete(KEY.setupRequest);
+	}
+
+	/**
+	 * Factory reset: forgets what setup and the backend wrote (settings, credentials, remote
+	 * configuration, power state, command log, kept messages), keeps the boot counters, and asks
+	 * for setup mode at the next boot.
+	 */
+	factoryReset(): void {
+		for (const key of [KEY.setup, KEY.credentials, KEY.alternate, KEY.config, KEY.power, KEY.commandLog, KEY.kept, KEY.reboot])
+			if (this.#read(key) !== undefined) this.#delete(key);
+		this.#write(KEY.schema, SCHEMA_VERSION);
+		this.#write(KEY.setupRequest, "forced");
 	}
 
 	#readText(key: string): string | undefined {

@@ -127,6 +127,82 @@ export interface BoardSetup {
 
 export interface BoardWiring {
 	ports: BoardPorts;
+	/** Setup mode's parts (src/provisioning/), on boards that can open an access point. */
+	provisioning?: { setup: SetupPorts; button?: Button };
 	/** Called once the device runs, with what a board may need of it (the Linux target's clean stop). */
 	started?(device: { shutdown(done?: () => void): void }): void;
+}
+
+/* Provisioning (src/provisioning/): setup mode's access point, web server and captive DNS ------ */
+
+export interface ScannedNetwork {
+	ssid: string;
+	/** dBm. */
+	rssi: number;
+	/** Whether the network asks for a password. */
+	secure: boolean;
+}
+
+export interface AccessPoint {
+	/** Starts the WiFi driver in station + access point mode, so that WiFi.mac() answers. */
+	prepare(): void;
+	/** Opens the access point (the station can still join a network beside it); returns its IP address. */
+	start(options: { ssid: string; password: string }): string;
+	stop(): void;
+	/** The networks in range, strongest first; calls back once. */
+	scan(callback: (networks: ScannedNetwork[]) => void): void;
+}
+
+export interface HttpRequest {
+	method: string;
+	/** The path with its query, e.g. "/api/status". */
+	path: string;
+	/** The body as text ("" when none); at most the server's limit. */
+	body: string;
+}
+
+export interface HttpReply {
+	status: number;
+	contentType: string;
+	body: string;
+	/** The Location header of a redirect. */
+	location?: string;
+}
+
+/** A request handler: calls `reply` once, now or later. */
+export type HttpHandler = (request: HttpRequest, reply: (response: HttpReply) => void) => void;
+
+export interface HttpServerHandle {
+	close(): void;
+}
+
+export interface HttpServers {
+	/** Serves `handler` on `port` (0: any free port on the host); `listening` gets the port once it listens. */
+	listen(port: number, handler: HttpHandler, listening: (port: number) => void): HttpServerHandle;
+}
+
+export interface DnsServers {
+	/** Answers every A query with `address` (the captive portal); `port` is 53 on the board (0: any free port). */
+	start(address: string, port: number, listening: (port: number) => void): { close(): void };
+}
+
+export type HttpResult = { ok: true; status: number; body: string } | { ok: false; error: string };
+
+export interface HttpClient {
+	/** POSTs `body` (JSON) to an http:// or https:// URL; calls back once. */
+	postJson(url: string, body: string, callback: (result: HttpResult) => void): void;
+}
+
+/** What setup mode needs beyond the ports every boot has. */
+export interface SetupPorts {
+	ap: AccessPoint;
+	http: HttpServers;
+	dns: DnsServers;
+	httpClient: HttpClient;
+}
+
+/** A push button (the BOOT button, GPIO 0): calls back after a press of at least `ms`. */
+export interface Button {
+	onLongPress(ms: number, callback: () => void): void;
+	close(): void;
 }

@@ -106,6 +106,15 @@ export interface DeviceConfig {
 		humidityHysteresis: number;
 	};
 	powerSaving: boolean;
+	/** Setup mode and claiming (src/provisioning/, docs/provisioning.md). */
+	provisioning: {
+		/** The backend's claim endpoint (http:// or https://); empty: no claiming. */
+		claimUrl: string;
+		/** Minutes without joining the stored network before the device opens setup mode; 0 never. */
+		setupAfter: number;
+		/** Build-time secret from which each board's access point password is derived (HMAC of the MAC). */
+		apSecret: string;
+	};
 }
 
 export function defaultConfig(): DeviceConfig {
@@ -148,6 +157,7 @@ export function defaultConfig(): DeviceConfig {
 		sensor: { model: "dht22" },
 		alerts: { temperature: 35, humidity: 80, gas: 800, temperatureHysteresis: 1, humidityHysteresis: 3 },
 		powerSaving: false,
+		provisioning: { claimUrl: "", setupAfter: 10, apSecret: "sensor-setup-dev-secret" },
 	};
 }
 
@@ -164,8 +174,16 @@ type Spec =
 	| { kind: "strings"; maxItems: number; maxLength: number }
 	| { kind: "section"; fields: Record<string, Spec> };
 
+const HTTP_URL = /^(https?:\/\/[^/\s:]+(:\d{1,5})?(\/\S*)?)?$/;
 const TOPIC_LEVEL = /^[^/+#\u0000]*$/;
 const ID: Spec = deepFreeze({ kind: "string", max: 64, pattern: TOPIC_LEVEL, hint: "a topic level: no '/', '+' or '#'" });
+
+/** A WiFi network's name and WPA2 passphrase (empty: an open network): build time, setup page, remote wifiConfig. */
+const SSID: Spec = deepFreeze({ kind: "string", max: 32 });
+/** WPA2's passphrase rule, for the networks set up from the page or the backend (the build keeps its looser rule). */
+export const WPA_PASSPHRASE = /^$|^[\x20-\x7e]{8,63}$/;
+export const WPA_PASSPHRASE_HINT = "empty (an open network) or 8 to 63 printable characters";
+const WIFI_PASSWORD: Spec = deepFreeze({ kind: "string", max: 64, pattern: WPA_PASSPHRASE, hint: WPA_PASSPHRASE_HINT });
 
 /** Alert thresholds: the same rules at build time and in remote configuration. */
 const THRESHOLDS: Record<"temperature" | "humidity" | "gas", Spec> = deepFreeze({
@@ -179,7 +197,7 @@ export const SCHEMA: Record<string, Spec> = deepFreeze({
 	wifi: {
 		kind: "section",
 		fields: {
-			ssid: { kind: "string", max: 32 },
+			ssid: SSID,
 			password: { kind: "string", max: 64 },
 			retryMin: { kind: "int", min: 1, max: 600 },
 			retryMax: { kind: "int", min: 1, max: 3600 },
@@ -249,6 +267,14 @@ export const SCHEMA: Record<string, Spec> = deepFreeze({
 		},
 	},
 	powerSaving: { kind: "bool" },
+	provisioning: {
+		kind: "section",
+		fields: {
+			claimUrl: { kind: "string", max: 256, pattern: HTTP_URL, hint: "http://host[:port]/path or https://..." },
+			setupAfter: { kind: "int", min: 0, max: 10080 },
+			apSecret: { kind: "string", min: 8, max: 128 },
+		},
+	},
 });
 
 export interface ValidateOptions {
@@ -416,6 +442,12 @@ export interface RemoteConfig {
 	alertThresholds: { gas: number | null; temperature: number | null; humidity: number | null };
 	powerSaving: boolean;
 	mqttConfig: { keepAlive: number; qos: 0 | 1 };
+	/**
+	 * The network: `reconnectInterval` (seconds before the first rejoin, wifi.retryMin) applies at
+	 * once; a new `ssid` (+ `password`, an extension) is tried once, with a fallback to the network
+	 * in use (src/provisioning/wifi-trial.ts). The view never carries the password.
+	 */
+	wifiConfig: { ssid: string; reconnectInterval: number; password?: string };
 }
 
 const REMOTE: Record<string, Spec> = deepFreeze({
@@ -434,6 +466,14 @@ const REMOTE: Record<string, Spec> = deepFreeze({
 			qos: { kind: "enum", values: [0, 1] },
 		},
 	},
+	wifiConfig: {
+		kind: "section",
+		fields: {
+			ssid: { kind: "string", min: 1, max: 32 },
+			password: WIFI_PASSWORD,
+			reconnectInterval: { kind: "int", min: 1, max: 600 },
+		},
+	},
 });
 
 export function remoteView(c: DeviceConfig): RemoteConfig {
@@ -442,6 +482,7 @@ export function remoteView(c: DeviceConfig): RemoteConfig {
 		alertThresholds: { gas: c.alerts.gas, temperature: c.alerts.temperature, humidity: c.alerts.humidity },
 		powerSaving: c.powerSaving,
 		mqttConfig: { keepAlive: c.mqtt.keepAlive, qos: c.mqtt.qos },
+		wifiConfig: { ssid: c.wifi.ssid, reconnectInterval: c.wifi.retryMin },
 	};
 }
 
@@ -454,6 +495,9 @@ export function applyRemoteView(c: DeviceConfig, r: RemoteConfig): DeviceConfig 
 	next.powerSaving = r.powerSaving;
 	next.mqtt.keepAlive = r.mqttConfig.keepAlive;
 	next.mqtt.qos = r.mqttConfig.qos;
+	// The network itself (ssid, password) changes only once joined: src/provisioning/wifi-trial.ts.
+	next.wifi.retryMin = r.wifiConfig.reconnectInterval;
+	next.wifi.retryMax = Math.max(next.wifi.retryMax, next.wifi.retryMin);
 	return next;
 }
 
@@ -468,8 +512,7 @@ export interface RemoteValidation {
 
 /**
  * Validates the `config` object of a config message against the current remote view. All or
- * nothing: one invalid field refuses the whole message. Unknown top-level fields (e.g. a
- * backend's wifiConfig) are ignored and reported, so newer backends do not brick older devices.
+ * nothing: one invalid field refuses the whole message. Unknown top-level fields are ignored and reported, so newer backends do not brick older devices.
  */
 export function validateRemoteConfig(input: unknown, current: RemoteConfig): RemoteValidation {
 	if (!input || typeof input !== "object" || Array.isArray(input))

@@ -213,6 +213,7 @@ export class Supervisor {
 	updateConfig(config: DeviceConfig): void {
 		this.#config = config;
 		this.#client.keepAlive = config.mqtt.keepAlive;
+		this.#wifiBackoff = new Backoff({ floor: config.wifi.retryMin * 1000, cap: config.wifi.retryMax * 1000, random: () => this.#p.random.float() });
 		this.#updateLed();
 	}
 
@@ -636,5 +637,4 @@ export class Supervisor {
 		if (t !== undefined) this.#p.clock.clear(t);
 		this.#timers[key] = undefined;
 	}
-
 }

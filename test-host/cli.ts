@@ -49,6 +49,10 @@ embedded MQTT broker (verifying the device's JWT as EMQX does) and a backend cli
   --log FORMAT               human | json (default human)
   --config FILE              JSON with the device configuration schema (see README)
   --data-dir DIR             keep the device's preferences in DIR (default: in memory)
+  --setup                    open setup mode (simulated access point; the setup page and captive
+                             DNS really served on 127.0.0.1) and print the page's URL; the
+                             simulated networks are sim-ap (password sim-password) and neighbour
+  --setup-port PORT          the setup page's port (default 8080; DNS on PORT+1)
   --target sim|linux         sim: the logic in this process (default); linux: the firmware built
                              by mcconfig for Moddable's Linux target (needs $MODDABLE; see README)
   --help                     this text
@@ -64,6 +68,8 @@ interface Options {
 	dataDir?: string;
 	target: "sim" | "linux";
 	mac: string;
+	setup?: boolean;
+	setupPort?: number;
 	overrides: { path: string[]; value: unknown }[];
 }
 
@@ -97,6 +103,8 @@ const FLAGS: Record<string, Flag> = {
 	"--config": { kind: "file", apply: (o, v) => { o.configFile = v as string; } },
 	"--data-dir": { kind: "string", apply: (o, v) => { o.dataDir = v as string; } },
 	"--target": { kind: "enum", values: ["sim", "linux"], apply: (o, v) => { o.target = v as Options["target"]; } },
+	"--setup": { kind: "flag", apply: (o) => { o.setup = true; } },
+	"--setup-port": { kind: "int", apply: (o, v) => { o.setupPort = v as number; } },
 	"--help": { kind: "flag" },
 };
 
@@ -199,7 +207,11 @@ export function parseArgs(argv: string[]): Options | "help" {
 		const name = eq > 0 ? arg.slice(0, eq) : arg;
 		const flag = FLAGS[name];
 		if (!flag) throw new UsageError(`unknown option ${name} (see --help)`);
-		if (flag.kind === "flag") return "help";
+		if (flag.kind === "flag") {
+			if (!flag.apply) return "help";
+			flag.apply(o, true);
+			continue;
+		}
 		const raw = eq > 0 ? arg.slice(eq + 1) : argv[++i];
 		const value = parseValue(name, flag, raw);
 		if (flag.apply) flag.apply(o, value);
@@ -297,6 +309,7 @@ async function main(): Promise<number> {
 	const o = options;
 	let config: DeviceConfig;
 	try {
+		if (o.target === "linux" && o.setup) throw new UsageError("--setup runs with --target sim (the Linux target has no access point)");
 		if (o.target === "linux" && o.log === "json") throw new UsageError("--log json: the Linux target prints the serial monitor's lines; use --target sim for JSON events");
 		config = buildConfig(o, undefined);
 		if (o.configFile) checkBrokerPort(`--config ${o.configFile}: mqtt.url`, config.mqtt.url);
@@ -354,17 +367,38 @@ interface Running {
 	exited?: Promise<unknown>;
 }
 
+const SIM_NETWORKS = [
+	{ ssid: "sim-ap", password: "sim-password", rssi: -52 },
+	{ ssid: "neighbour", password: "neighbour-secret", rssi: -79 },
+	{ ssid: "cafe-guest", password: "", rssi: -71 },
+];
+
 function startSim(o: Options, config: DeviceConfig, out: Output): Running {
+	const store = o.dataDir ? new FileStore(o.dataDir) : new MemoryStore();
+	if (o.setup) store.set("setupReq", "forced");
+	const setupPort = o.setupPort ?? 8080;
 	const sim = new SimulatedDevice({
 		config,
 		mac: o.mac,
 		clock: () => new RealClock(),
 		world: realWorldClock,
 		tcp: nodeTcp,
-		store: o.dataDir ? new FileStore(o.dataDir) : new MemoryStore(),
+		store,
 		log: (record) => out.write(record),
 		random: cryptoRandom,
 		wifiJoinMs: 800,
+		networks: o.setup ? SIM_NETWORKS : undefined,
+		provisioning: o.setup ? {
+			httpPort: setupPort,
+			dnsPort: setupPort + 1,
+			onSetup: (setup) => {
+				const announce = () => {
+					if (!setup.url) return void setTimeout(announce, 50);
+					out.say("info", "sim.setup", { url: setup.url, dnsPort: setup.dnsPort }, `📶 Setup mode: open ${setup.url} (captive DNS on 127.0.0.1:${setup.dnsPort}; networks: sim-ap / sim-password, neighbour, cafe-guest)`);
+				};
+				announce();
+			},
+		} : undefined,
 	});
 	sim.boot();
 	return { shutdown: () => sim.shutdown() };

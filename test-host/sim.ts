@@ -14,7 +14,10 @@ import { SimulatedDht, indoorModel, type DhtFaults } from "./adapters/dht-sim";
 import { RecordingLed } from "./adapters/led";
 import { SimulatedSntp } from "./adapters/sntp";
 import { HostSystem, nodeHmac } from "./adapters/system";
-import { SimulatedWiFi, type MacFrom } from "./adapters/wifi";
+import { SimulatedWiFi, type MacFrom, type SimulatedNetwork } from "./adapters/wifi";
+import { boot as bootFirmware } from "../src/provisioning/boot";
+import type { SetupMode } from "../src/provisioning/setup-mode";
+import { hostSetupPorts, type SimulatedAccessPoint } from "./provisioning/access-point";
 
 export interface SimulatedDeviceOptions {
 	config: DeviceConfig;
@@ -31,8 +34,16 @@ export interface SimulatedDeviceOptions {
 	wifiJoinMs?: number;
 	/** When the WiFi driver gives the MAC: "connect" (default, the wifi_ssid= build), "boot" (ssid=) or "never". */
 	macFrom?: MacFrom;
-	/** Called after each boot (the first and after every restart). */
+	/** Called after each boot (the first and after every restart) into the sensor firmware. */
 	onBoot?: (device: Device, boot: number) => void;
+	/**
+	 * Provisioning (src/provisioning/): setup mode with a simulated access point, the setup page
+	 * and captive DNS really served on 127.0.0.1 (ports 0: free ones). Without it the Device boots
+	 * directly, as before.
+	 */
+	provisioning?: { httpPort?: number; dnsPort?: number; onSetup?: (setup: SetupMode, boot: number) => void };
+	/** The networks in range of the simulated WiFi (see SimulatedWiFi). */
+	networks?: SimulatedNetwork[];
 }
 
 export class SimulatedDevice {
@@ -42,20 +53,31 @@ export class SimulatedDevice {
 	readonly led: RecordingLed;
 	readonly power: RecordingLed;
 	readonly system: HostSystem;
+	readonly accessPoint: SimulatedAccessPoint;
 	readonly #o: SimulatedDeviceOptions;
 	#device: Device | undefined;
+	#setup: SetupMode | undefined;
 	#clock: (Clock & { dispose(): void }) | undefined;
 	boots = 0;
 
 	constructor(options: SimulatedDeviceOptions) {
 		this.#o = options;
 		const world = options.world;
-		this.wifi = new SimulatedWiFi({ clock: world, mac: options.mac, macFrom: options.macFrom, joinDelayMs: options.wifiJoinMs ?? 1500 });
+		this.wifi = new SimulatedWiFi({ clock: world, mac: options.mac, macFrom: options.macFrom, joinDelayMs: options.wifiJoinMs ?? 1500, networks: options.networks });
 		this.sntp = new SimulatedSntp({ clock: world, trueTime: () => world.now() });
 		this.dht = new SimulatedDht({ clock: world, reading: indoorModel(world), faults: options.dhtFaults });
 		this.led = new RecordingLed(() => world.now());
 		this.power = new RecordingLed(() => world.now());
 		this.system = new HostSystem((reason) => this.#reboot(reason));
+		this.setupPorts = hostSetupPorts(this.wifi);
+		this.accessPoint = this.setupPorts.ap;
+	}
+
+	readonly setupPorts: ReturnType<typeof hostSetupPorts>;
+
+	/** Setup mode, when this boot opened it (undefined otherwise). */
+	get setupMode(): SetupMode | undefined {
+		return this.#setup;
 	}
 
 	get device(): Device {
@@ -68,37 +90,51 @@ export class SimulatedDevice {
 		return this.#clock;
 	}
 
-	boot(): Device {
+	boot(): Device | undefined {
 		this.boots++;
 		this.#clock = this.#o.clock();
 		this.wifi.reset();
-		const device = new Device({
-			config: this.#o.config,
-			ports: {
-				clock: this.#clock,
-				wifi: this.wifi,
-				sntp: this.sntp,
-				tcp: this.#o.tcp,
-				led: this.led,
-				power: this.power,
-				dht: this.dht,
-				store: this.#o.store,
-				hmac: nodeHmac,
-				random: this.#o.random,
-				system: this.system,
-				log: this.#o.log,
-			},
-		});
-		this.#device = device;
-		device.start();
-		this.#o.onBoot?.(device, this.boots);
-		return device;
+		this.#device = this.#setup = undefined;
+		const ports = {
+			clock: this.#clock,
+			wifi: this.wifi,
+			sntp: this.sntp,
+			tcp: this.#o.tcp,
+			led: this.led,
+			power: this.power,
+			dht: this.dht,
+			store: this.#o.store,
+			hmac: nodeHmac,
+			random: this.#o.random,
+			system: this.system,
+			log: this.#o.log,
+		};
+		const provisioning = this.#o.provisioning;
+		if (provisioning) {
+			const booted = bootFirmware({ ports, config: this.#o.config, setup: this.setupPorts, httpPort: provisioning.httpPort ?? 0, dnsPort: provisioning.dnsPort ?? 0 });
+			if (booted.mode === "setup") {
+				this.#setup = booted.setup;
+				provisioning.onSetup?.(booted.setup, this.boots);
+				return undefined;
+			}
+			this.#device = booted.device;
+		}
+		else {
+			this.#device = new Device({ config: this.#o.config, ports });
+			this.#device.start();
+		}
+		this.#o.onBoot?.(this.#device, this.boots);
+		return this.#device;
 	}
 
 	/** Stops cleanly (status offline, DISCONNECT); resolves when done. */
 	shutdown(): Promise<void> {
 		const device = this.#device;
-		if (!device) return Promise.resolve();
+		if (!device) {
+			this.#setup?.stop();
+			this.#clock?.dispose();
+			return Promise.resolve();
+		}
 		return new Promise((resolve) => device.shutdown(() => {
 			this.#clock?.dispose();
 			resolve();
@@ -108,6 +144,7 @@ export class SimulatedDevice {
 	/** Power cut: no goodbye. */
 	halt(): void {
 		this.#device?.halt();
+		this.#setup?.stop();
 		this.#clock?.dispose();
 	}
 

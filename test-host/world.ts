@@ -12,7 +12,7 @@ import { VirtualTime } from "./adapters/clock";
 import { SimNetwork } from "./adapters/memnet";
 import { MemoryStore } from "./adapters/store";
 import { RecordingSink, seededRandom } from "./adapters/system";
-import type { MacFrom } from "./adapters/wifi";
+import type { MacFrom, SimulatedNetwork } from "./adapters/wifi";
 import { EmbeddedBroker, type BrokerAuth } from "./brokers/embedded";
 import { SimulatedDevice } from "./sim";
 
@@ -84,7 +84,7 @@ export class World {
 		return checked.value;
 	}
 
-	addDevice(options: { config?: DeviceConfig; mac?: string; macFrom?: MacFrom; seed?: number; boot?: boolean; wifiJoinMs?: number } = {}): DeviceHandle {
+	addDevice(options: { config?: DeviceConfig; mac?: string; macFrom?: MacFrom; seed?: number; boot?: boolean; wifiJoinMs?: number; provisioning?: boolean; networks?: SimulatedNetwork[] } = {}): DeviceHandle {
 		const log = new RecordingSink();
 		const store = new MemoryStore();
 		const index = this.devices.length;
@@ -100,6 +100,8 @@ export class World {
 			random: seededRandom(options.seed ?? 1000 + index),
 			wifiJoinMs: options.wifiJoinMs,
 			macFrom: options.macFrom,
+			provisioning: options.provisioning ? {} : undefined,
+			networks: options.networks,
 		});
 		const handle: DeviceHandle = { sim, log, store, events: (name) => log.events(name) };
 		this.devices.push(handle);

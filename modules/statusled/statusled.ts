@@ -15,7 +15,7 @@ import type { DigitalOutput, LedTimers } from "statusled/output";
 
 export type { DigitalOutput, LedTimers } from "statusled/output";
 
-export type LedPattern = "off" | "on" | "slow" | "fast" | "error";
+export type LedPattern = "off" | "on" | "slow" | "fast" | "error" | "setup";
 
 export interface LedStep {
 	/** 1 lit, 0 dark. */
@@ -40,6 +40,8 @@ export const PATTERNS: Readonly<Record<LedPattern, readonly LedStep[]>> = Object
 	fast: steps([1, 100], [0, 100]),
 	/** Three 100 ms flashes 100 ms apart, then 1000 ms dark: a 1500 ms cycle. */
 	error: steps([1, 100], [0, 100], [1, 100], [0, 100], [1, 100], [0, 1000]),
+	/** Setup mode (access point open): 1500 ms on, 500 ms off. */
+	setup: steps([1, 1500], [0, 500]),
 });
 
 export function isLedPattern(name: unknown): name is LedPattern {

@@ -3,7 +3,8 @@
  *
  * Wires the ports that differ between boards from the pins in the platform manifest (mc/config
  * `pins`): WiFi over the SDK's `wifi`, TCP and TLS sockets, the status LED (a WS2812 pixel or a
- * GPIO), the switched output, the DHT's native RMT receiver and the system (restart, free heap).
+ * GPIO), the switched output, the DHT's native RMT receiver, the system (restart, free heap) and
+ * setup mode's access point, web server, captive DNS, claim client and BOOT button.
  * A part whose pins are wrong or that cannot be set up is reported and left out.
  */
 
@@ -15,8 +16,16 @@ import { Esp32System } from "adapters/esp32/system";
 import { moddableTcp } from "adapters/socket";
 import { secureSockets } from "adapters/tls";
 import { ModdableWiFi } from "adapters/esp32/wifi";
+import { ModdableAccessPoint } from "adapters/esp32/access-point";
+import { BootButton } from "adapters/esp32/button";
+import { moddableDnsServers } from "adapters/dns-server";
+import { moddableHttpClient } from "adapters/http-client";
+import { moddableHttpServers } from "adapters/http-server";
 import { unavailableCapture } from "dht/capture";
 import type { BoardSetup, BoardWiring, DigitalOutput } from "ports";
+
+/** The BOOT button of ESP32-S3 boards (a long press opens setup mode: src/provisioning/boot.ts). */
+const BOOT_BUTTON_PIN = 0;
 
 export function createBoard(setup: BoardSetup): BoardWiring {
 	const { clock, problem } = setup;
@@ -48,6 +57,10 @@ export function createBoard(setup: BoardSetup): BoardWiring {
 			power: power ? make("power output", () => new DigitalPinOutput(power), undefined) : undefined,
 			dht: dht && setup.sensor ? make("DHT sensor", () => new DhtCapture({ pin: dht.pin, clock }), noSensor) : noSensor,
 			system: new Esp32System(),
+		},
+		provisioning: {
+			setup: { ap: new ModdableAccessPoint(), http: moddableHttpServers, dns: moddableDnsServers, httpClient: moddableHttpClient },
+			button: make("BOOT button", () => new BootButton({ pin: BOOT_BUTTON_PIN }), undefined),
 		},
 	};
 }

@@ -23,6 +23,19 @@ export interface SimulatedWiFiOptions {
 	rssi?: number;
 	/** When set, a join with another password fails. */
 	password?: string;
+	/**
+	 * The networks in range (scan results). When given, a join to a name not in it fails with
+	 * "no access point found (network not found)", and one with another password with
+	 * "authentication failed (wrong password)"; without it, any name joins.
+	 */
+	networks?: SimulatedNetwork[];
+}
+
+export interface SimulatedNetwork {
+	ssid: string;
+	/** "" for an open network. */
+	password: string;
+	rssi: number;
 }
 
 export class SimulatedWiFi implements WiFi {
@@ -34,6 +47,10 @@ export class SimulatedWiFi implements WiFi {
 	#initialised: boolean;
 	joins = 0;
 	rssiValue: number;
+	/** The networks in range (tests may change them); undefined: any name joins. */
+	networks: SimulatedNetwork[] | undefined;
+	/** The network joined last. */
+	ssid: string | undefined;
 	/** Tests may change it, e.g. from "never" to "connect" (a driver that starts late). */
 	macFrom: MacFrom;
 
@@ -42,6 +59,7 @@ export class SimulatedWiFi implements WiFi {
 		this.rssiValue = options.rssi ?? -58;
 		this.macFrom = options.macFrom ?? "connect";
 		this.#initialised = this.macFrom === "boot";
+		this.networks = options.networks?.map((n) => ({ ...n }));
 	}
 
 	get connected(): boolean {
@@ -61,10 +79,26 @@ export class SimulatedWiFi implements WiFi {
 		this.#joinTimer = this.#o.clock.set(() => {
 			this.#joinTimer = undefined;
 			if (!this.#apUp) return events.onDisconnected("no access point found");
-			if (this.#o.password !== undefined && options.password !== this.#o.password) return events.onDisconnected("authentication failed (wrong password)");
+			const network = this.networks?.find((n) => n.ssid === options.ssid);
+			if (this.networks && !network) return events.onDisconnected("no access point found (network not found)");
+			const password = network ? network.password : this.#o.password;
+			if (password !== undefined && options.password !== password) return events.onDisconnected("authentication failed (wrong password)");
 			this.#connected = true;
+			this.ssid = options.ssid;
+			if (network) this.rssiValue = network.rssi;
 			events.onConnected(this.#o.ip ?? "192.168.4.23");
 		}, this.#o.joinDelayMs ?? 1500);
+	}
+
+	/** The driver starts (setup mode's access point does that before the station joins anything). */
+	startDriver(): void {
+		this.#initialised = true;
+	}
+
+	/** The networks in range, as a scan reports them (without passwords). */
+	scan(): { ssid: string; rssi: number; secure: boolean }[] {
+		if (!this.#apUp) return [];
+		return (this.networks ?? [{ ssid: "test-ap", password: this.#o.password ?? "", rssi: this.rssiValue }]).map((n) => ({ ssid: n.ssid, rssi: n.rssi, secure: n.password !== "" }));
 	}
 
 	disconnect(): void {

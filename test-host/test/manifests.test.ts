@@ -30,6 +30,7 @@ const PLATFORM = "esp32/esp32s3";
 const MODDABLE_MODULES = new Set([
 	"timer", "time", "wifi", "net", "sntp", "socket", "securesocket", "preference", "pins/digital", "system",
 	"neopixel", "crypt", "hmac", "rng", "instrumentation", "Resource", "mc/config", "mc/ffi", "microseconds", "debug",
+	"http", "dns/server",
 ]);
 
 type Json = Record<string, unknown>;
@@ -351,7 +352,7 @@ test("the TypeScript step mcconfig runs compiles", (t) => {
 		fs.symlinkSync(typings, path.join(sdk, "typings"), "dir");
 
 		const paths: Record<string, string[]> = {};
-		const typingFolders: [string, string][] = [["", ""], ["mc/", "mc"], ["pins/", "pins"], ["embedded:io/", "embedded_io"], ["embedded:provider/", "embedded_provider"]];
+		const typingFolders: [string, string][] = [["", ""], ["mc/", "mc"], ["pins/", "pins"], ["dns/", "dns"], ["embedded:io/", "embedded_io"], ["embedded:provider/", "embedded_provider"]];
 		for (const [prefix, folder] of typingFolders) {
 			for (const name of fs.readdirSync(path.join(typings, folder))) {
 				if (name.endsWith(".d.ts")) paths[prefix + name.slice(0, -5)] = [path.join(sdk, "typings", folder, name.slice(0, -5))];
