@@ -1,9 +1,24 @@
 /*
- * bytes: UTF-8 and base64url over Uint8Array, in plain ECMAScript.
+ * bytes: UTF-8 and base64url over Uint8Array.
  *
- * XS has ArrayBuffer.fromString / String.fromArrayBuffer, Node has Buffer and TextEncoder;
- * neither exists on the other side, so the logic uses these instead and runs unchanged on both.
+ * XS has ArrayBuffer.fromString / String.fromArrayBuffer, Node has Buffer and TextEncoder; neither
+ * exists on the other side. utf8Encode uses XS's native conversion when the engine has it (found by
+ * a feature test, no import: the module stays platform-free) and plain ECMAScript otherwise, with
+ * the same bytes either way: a string with a lone surrogate goes through the ECMAScript path, which
+ * writes U+FFFD for it (XS would copy its internal three-byte form). Everything else here is plain
+ * ECMAScript.
  */
+
+type FromString = (text: string) => ArrayBuffer;
+type IsWellFormed = (this: string) => boolean;
+
+/** XS's native UTF-8 conversion (absent on Node, and in xsnap, whose strings are CESU-8). */
+const nativeFromString: FromString | undefined = (ArrayBuffer as unknown as { fromString?: FromString }).fromString;
+/** ES2024 String.prototype.isWellFormed, where the engine has it. */
+const isWellFormed: IsWellFormed | undefined = (String.prototype as unknown as { isWellFormed?: IsWellFormed }).isWellFormed;
+
+/** True when utf8Encode converts natively on this engine (XS); for tests and benchmarks. */
+export const NATIVE_UTF8 = typeof nativeFromString === "function";
 
 /** Number of bytes `text` takes in UTF-8 (lone surrogates count as U+FFFD, 3 bytes). */
 export function utf8Length(text: string): number {
@@ -50,7 +65,22 @@ export function utf8Write(text: string, target: Uint8Array, offset: number): num
 	return offset;
 }
 
+/**
+ * `text` in UTF-8, in a Uint8Array of its own (offset 0, exactly its length). Natively on XS: one
+ * C call and no loop in JS. A string with a lone surrogate is written by utf8Write (U+FFFD).
+ */
 export function utf8Encode(text: string): Uint8Array {
+	if (nativeFromString !== undefined) {
+		const bytes = new Uint8Array(nativeFromString(text));
+		// As many bytes as UTF-16 units: all ASCII. Otherwise the native bytes are right unless the
+		// string has a lone surrogate (where the engine cannot tell, take the ECMAScript path).
+		if (bytes.length === text.length || (isWellFormed !== undefined && isWellFormed.call(text))) return bytes;
+	}
+	return utf8EncodeJs(text);
+}
+
+/** utf8Encode in plain ECMAScript on every engine (the reference the native path is tested against). */
+export function utf8EncodeJs(text: string): Uint8Array {
 	const bytes = new Uint8Array(utf8Length(text));
 	utf8Write(text, bytes, 0);
 	return bytes;

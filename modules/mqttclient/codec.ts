@@ -357,6 +357,60 @@ export function encode(packet: Packet, version: ProtocolVersion): Uint8Array {
 	return bytes;
 }
 
+/**
+ * Encodes a packet unless it is larger than `limit` bytes: then returns its size and allocates
+ * nothing. One sizing pass and one writing pass. Throws CodecError("invalid") as encode() does.
+ */
+export function encodeWithin(packet: Packet, version: ProtocolVersion, limit: number): Uint8Array | number {
+	const counter = new Writer();
+	writeBody(counter, packet, version);
+	const remaining = counter.pos;
+	if (remaining > MAX_REMAINING_LENGTH) throw new CodecError("invalid", `packet body of ${remaining} bytes exceeds the MQTT maximum`);
+	const size = 1 + varintSize(remaining) + remaining;
+	if (size > limit) return size;
+	const bytes = new Uint8Array(size);
+	const w = new Writer(bytes);
+	w.byte((PACKET_TYPE_NUMBER[packet.type] << 4) | fixedHeaderFlags(packet));
+	w.varint(remaining);
+	writeBody(w, packet, version);
+	return bytes;
+}
+
+/**
+ * The hot path: a PUBLISH without properties from a topic already in UTF-8 (checked by the caller:
+ * no wildcard, no U+0000, at most 65535 bytes) and the payload, in one allocation, with no sizing
+ * pass. Returns the packet's size instead when it is larger than `limit` (nothing allocated).
+ * Same bytes as encode() of the same packet (MQTT 5.0: a property length of 0).
+ */
+export function encodePublish(topic: Uint8Array, payload: Uint8Array, qos: QoS, retain: boolean, id: number, v5: boolean, limit: number): Uint8Array | number {
+	const topicLength = topic.length;
+	const remaining = 2 + topicLength + (qos ? 2 : 0) + (v5 ? 1 : 0) + payload.length;
+	const lengthBytes = remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4;
+	const size = 1 + lengthBytes + remaining;
+	if (size > limit) return size;
+	if (remaining > MAX_REMAINING_LENGTH) throw new CodecError("invalid", `packet body of ${remaining} bytes exceeds the MQTT maximum`);
+	const out = new Uint8Array(size);
+	out[0] = 0x30 | (qos << 1) | (retain ? 1 : 0);
+	let pos = 1;
+	let v = remaining;
+	while (v >= 128) {
+		out[pos++] = (v & 0x7f) | 0x80;
+		v >>>= 7;
+	}
+	out[pos++] = v;
+	out[pos++] = topicLength >> 8;
+	out[pos++] = topicLength & 0xff;
+	out.set(topic, pos);
+	pos += topicLength;
+	if (qos) {
+		out[pos++] = id >> 8;
+		out[pos++] = id & 0xff;
+	}
+	if (v5) out[pos++] = 0;
+	out.set(payload, pos);
+	return out;
+}
+
 /* ----------------------------------------------------------------------------------------- */
 /* Reader over one packet body                                                               */
 
