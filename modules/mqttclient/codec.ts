@@ -785,7 +785,21 @@ export class Decoder {
 		const resets = this.#resets;
 		while (i < n && this.#state !== FAILED && resets === this.#resets) {
 			switch (this.#state) {
-				case HEADER:
+				case HEADER: {
+					// An acknowledgement of two bytes (the common case: PUBACK, PUBREC, PUBREL, PUBCOMP
+					// without reason code) whole in the chunk: decoded in place, no copy. Same packet
+					// and same checks as the general path.
+					const first = chunk[i];
+					if (i + 3 < n && chunk[i + 1] === 2 && this.#options.maxPacketSize >= 4 && (first === 0x40 || first === 0x50 || first === 0x62 || first === 0x70)) {
+						const id = (chunk[i + 2] << 8) | chunk[i + 3];
+						i += 4;
+						if (!id) {
+							this.#fail(new CodecError("malformed", "packet identifier 0"));
+							break;
+						}
+						this.#options.onPacket({ type: PACKET_TYPE_NAME[first >> 4] as AckPacket["type"], id });
+						break;
+					}
 					this.#first = chunk[i++];
 					if (!PACKET_TYPE_NAME[this.#first >> 4]) {
 						this.#fail(new CodecError("malformed", `reserved packet type 0 (first byte 0x${hex(this.#first)})`));
@@ -796,6 +810,7 @@ export class Decoder {
 					this.#multiplier = 1;
 					this.#lengthBytes = 0;
 					break;
+				}
 				case LENGTH: {
 					const digit = chunk[i++];
 					this.#remaining += (digit & 0x7f) * this.#multiplier;

@@ -47,7 +47,7 @@ function shims(moddableMqtt: string | undefined): Plugin {
 	};
 }
 
-async function bundle(moddableMqtt: string | undefined): Promise<string> {
+export async function bundle(moddableMqtt: string | undefined): Promise<string> {
 	const result = await build({
 		entryPoints: [path.join(HERE, "entry.ts")],
 		absWorkingDir: ROOT,
@@ -65,7 +65,7 @@ async function bundle(moddableMqtt: string | undefined): Promise<string> {
 	return result.outputFiles[0].text;
 }
 
-const POLYFILL = `
+export const POLYFILL = `
 if (!ArrayBuffer.fromString) {
 	const encoder = new TextEncoder();
 	Object.defineProperty(ArrayBuffer, "fromString", { value: (s) => encoder.encode(String(s)).buffer, configurable: true, writable: true });
