@@ -134,24 +134,63 @@ export function utf8Decode(bytes: Uint8Array, start = 0, end = bytes.length): st
 
 const BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-/** base64url without padding (RFC 4648 §5), as JWT uses it. */
-export function base64urlEncode(bytes: Uint8Array): string {
-	let out = "";
+/** Character codes of the base64url digits (an array index is XS's cheapest lookup). */
+const DIGITS: readonly number[] = Object.freeze(Array.from(BASE64URL, (c) => c.charCodeAt(0)));
+
+/** Length of the base64url text (no padding) of `length` bytes. */
+export function base64urlLength(length: number): number {
+	return ((length * 4) + 2) / 3 | 0;
+}
+
+/**
+ * Writes base64url (no padding) of `bytes` as ASCII into `target` at `offset`, in one pass;
+ * returns the offset after the last character.
+ */
+export function base64urlWrite(bytes: Uint8Array, target: Uint8Array, offset: number): number {
+	const length = bytes.length;
 	let i = 0;
-	for (; i + 2 < bytes.length; i += 3) {
+	for (; i + 2 < length; i += 3) {
 		const n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
-		out += BASE64URL[n >> 18] + BASE64URL[(n >> 12) & 63] + BASE64URL[(n >> 6) & 63] + BASE64URL[n & 63];
+		target[offset] = DIGITS[n >> 18];
+		target[offset + 1] = DIGITS[(n >> 12) & 63];
+		target[offset + 2] = DIGITS[(n >> 6) & 63];
+		target[offset + 3] = DIGITS[n & 63];
+		offset += 4;
 	}
-	const rest = bytes.length - i;
+	const rest = length - i;
 	if (rest === 1) {
 		const n = bytes[i] << 16;
-		out += BASE64URL[n >> 18] + BASE64URL[(n >> 12) & 63];
+		target[offset++] = DIGITS[n >> 18];
+		target[offset++] = DIGITS[(n >> 12) & 63];
 	}
 	else if (rest === 2) {
 		const n = (bytes[i] << 16) | (bytes[i + 1] << 8);
-		out += BASE64URL[n >> 18] + BASE64URL[(n >> 12) & 63] + BASE64URL[(n >> 6) & 63];
+		target[offset++] = DIGITS[n >> 18];
+		target[offset++] = DIGITS[(n >> 12) & 63];
+		target[offset++] = DIGITS[(n >> 6) & 63];
 	}
+	return offset;
+}
+
+type FromArrayBuffer = (buffer: ArrayBuffer) => string;
+/** XS's native bytes-to-string (absent on Node and in xsnap). */
+const nativeFromArrayBuffer: FromArrayBuffer | undefined = (String as unknown as { fromArrayBuffer?: FromArrayBuffer }).fromArrayBuffer;
+
+/** ASCII bytes (all below 0x80, which the caller guarantees) as a string. Natively on XS. */
+export function asciiString(bytes: Uint8Array): string {
+	if (nativeFromArrayBuffer !== undefined && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength)
+		return nativeFromArrayBuffer(bytes.buffer as ArrayBuffer);
+	let out = "";
+	for (let i = 0; i < bytes.length; i += 4096)
+		out += String.fromCharCode.apply(null, bytes.subarray(i, Math.min(bytes.length, i + 4096)) as unknown as number[]);
 	return out;
+}
+
+/** base64url without padding (RFC 4648 §5), as JWT uses it. */
+export function base64urlEncode(bytes: Uint8Array): string {
+	const out = new Uint8Array(base64urlLength(bytes.length));
+	base64urlWrite(bytes, out, 0);
+	return asciiString(out);
 }
 
 /** Decodes base64url (padding optional); undefined on any character outside the alphabet. */
