@@ -62,6 +62,9 @@ interface Options {
 	net: boolean;
 	memory: boolean;
 	write: boolean;
+	/** Scenario keys to run (all when empty). */
+	only: string[];
+	xs: boolean;
 }
 
 function usage(problem: string): never {
@@ -70,7 +73,7 @@ function usage(problem: string): never {
 }
 
 function parseOptions(argv: string[]): Options {
-	const o: Options = { messages: 20000, warmup: -1, runs: 3, codecMs: 1000, codec: true, net: true, memory: true, write: false };
+	const o: Options = { messages: 20000, warmup: -1, runs: 3, codecMs: 1000, codec: true, net: true, memory: true, write: false, only: [], xs: true };
 	for (let i = 0; i < argv.length; i++) {
 		const arg = argv[i];
 		const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
@@ -89,6 +92,8 @@ function parseOptions(argv: string[]): Options {
 			case "--no-net": o.net = false; break;
 			case "--no-memory": o.memory = false; break;
 			case "--write": o.write = true; break;
+			case "--no-xs": o.xs = false; break;
+			case "--only": o.only = (inline ?? argv[++i] ?? "").split(",").filter(Boolean); break;
 			case "--help": case "-h": usage("npm run bench: MQTT client and codec benchmarks");
 			default: usage(`unknown option ${arg}`);
 		}
@@ -292,6 +297,7 @@ const SCENARIOS: Scenario[] = [
 	{ key: "ours-q1-wmax", client: "ours", qos: 1, window: UNLIMITED_WINDOW, mode: "paced", label: `ours, QoS 1, window ${UNLIMITED_WINDOW} (unlimited, as MQTT.js)` },
 	{ key: "mqttjs-q0", client: "mqttjs", qos: 0, window: 0, mode: "paced", label: "MQTT.js, QoS 0, paced" },
 	{ key: "mqttjs-q1", client: "mqttjs", qos: 1, window: 0, mode: "paced", label: "MQTT.js, QoS 1, paced" },
+	{ key: "mqttjs-q1-w8", client: "mqttjs", qos: 1, window: DEFAULT_WINDOW, mode: "paced", label: `MQTT.js, QoS 1, ${DEFAULT_WINDOW} in flight (harness)` },
 	{ key: "mqttjs-q0-burst", client: "mqttjs", qos: 0, window: 0, mode: "burst", label: "MQTT.js, QoS 0, burst" },
 	{ key: "mqttjs-q1-burst", client: "mqttjs", qos: 1, window: 0, mode: "burst", label: "MQTT.js, QoS 1, burst" },
 ];
@@ -361,6 +367,8 @@ interface ScenarioSummary {
 	runs: RunFigure[];
 	/** Median messages per second. */
 	rate: number;
+	/** Median CPU µs of the publisher process per message. */
+	cpu: number;
 	min: number;
 	max: number;
 	maxInflight: number;
@@ -381,6 +389,7 @@ function summarize(scenario: Scenario, runs: RunFigure[], messages: number, memo
 		scenario,
 		runs,
 		rate: median(rates),
+		cpu: median(runs.map((r) => (r.result.cpuMicros ?? 0) / messages)),
 		min: Math.min(...rates),
 		max: Math.max(...rates),
 		maxInflight: Math.max(...runs.map((r) => r.result.maxInflight)),
@@ -395,20 +404,23 @@ async function runNetwork(options: Options, log: (line: string) => void): Promis
 	broker = b;
 	log(`mosquitto on ${b.host}:${b.port}`);
 	const subscriber = await Subscriber.start(b.host, b.port);
-	const figures = new Map<string, RunFigure[]>(SCENARIOS.map((s) => [s.key, []]));
+	const scenarios = options.only.length ? SCENARIOS.filter((s) => options.only.includes(s.key)) : SCENARIOS;
+	if (!scenarios.length) usage(`--only matches no scenario (keys: ${SCENARIOS.map((s) => s.key).join(", ")})`);
+	const figures = new Map<string, RunFigure[]>(scenarios.map((s) => [s.key, []]));
 	// Rounds outermost, so a slow spell of the machine hits every scenario alike.
 	for (let round = 1; round <= options.runs; round++) {
-		for (const scenario of SCENARIOS) {
+		for (const scenario of scenarios) {
 			const figure = await publishRun(scenario, round, "throughput", options, b, subscriber);
 			figures.get(scenario.key)!.push(figure);
 			const rate = (options.messages * 1000) / figure.elapsed;
 			const lost = options.messages - figure.received;
-			log(`run ${round}/${options.runs} ${scenario.label.padEnd(52)} ${thousands(rate).padStart(8)} msg/s${lost ? `  LOST ${lost}` : ""}`);
+			const cpu = (figure.result.cpuMicros ?? 0) / options.messages;
+			log(`run ${round}/${options.runs} ${scenario.label.padEnd(52)} ${thousands(rate).padStart(8)} msg/s ${cpu.toFixed(1).padStart(6)} µs CPU/msg${lost ? `  LOST ${lost}` : ""}`);
 		}
 	}
 	const memory = new Map<string, RunFigure>();
 	if (options.memory) {
-		for (const scenario of SCENARIOS) {
+		for (const scenario of scenarios) {
 			const figure = await publishRun(scenario, 1, "memory", options, b, subscriber);
 			memory.set(scenario.key, figure);
 			const m = figure.result.memory;
@@ -416,7 +428,7 @@ async function runNetwork(options: Options, log: (line: string) => void): Promis
 		}
 	}
 	await cleanUp();
-	return SCENARIOS.map((s) => summarize(s, figures.get(s.key)!, options.messages, memory.get(s.key)));
+	return scenarios.map((s) => summarize(s, figures.get(s.key)!, options.messages, memory.get(s.key)));
 }
 
 /* Reports ------------------------------------------------------------------------------------ */
@@ -441,17 +453,19 @@ function networkText(summaries: ScenarioSummary[], options: Options): string {
 		s.scenario.label,
 		thousands(s.rate),
 		`${thousands(s.min)}–${thousands(s.max)}`,
+		s.cpu.toFixed(1),
 		payloadMB(s),
 		s.scenario.qos === 1 ? thousands(s.maxInflight) : "–",
 		s.waits,
 		s.lost ? `**${s.lost} lost**` : "0",
 	]);
 	const throughput = table(
-		["Run", "msg/s (median)", "range", "payload MB/s", "max in flight", "backpressure waits (median)", "lost"],
-		rows, ["l", "r", "r", "r", "r", "l", "r"]);
+		["Run", "msg/s (median)", "range", "publisher CPU µs/msg", "payload MB/s", "max in flight", "backpressure waits (median)", "lost"],
+		rows, ["l", "r", "r", "r", "r", "r", "l", "r"]);
 	const pairs: [string, string, string][] = [
 		["QoS 0", "ours-q0", "mqttjs-q0"],
 		["QoS 0, MQTT.js in burst", "ours-q0", "mqttjs-q0-burst"],
+		[`QoS 1, ${DEFAULT_WINDOW} in flight each`, "ours-q1-w8", "mqttjs-q1-w8"],
 		[`QoS 1, our default window ${DEFAULT_WINDOW}`, "ours-q1-w8", "mqttjs-q1"],
 		["QoS 1, our window unlimited", "ours-q1-wmax", "mqttjs-q1"],
 		[`QoS 1, our default window ${DEFAULT_WINDOW}, MQTT.js in burst`, "ours-q1-w8", "mqttjs-q1-burst"],
@@ -461,9 +475,9 @@ function networkText(summaries: ScenarioSummary[], options: Options): string {
 		const x = by(a);
 		const y = by(b);
 		if (!x || !y) return [];
-		return [[name, thousands(x.rate), thousands(y.rate), ratio(x.rate, y.rate)]];
+		return [[name, thousands(x.rate), thousands(y.rate), ratio(x.rate, y.rate), `${x.cpu.toFixed(1)} / ${y.cpu.toFixed(1)}`]];
 	});
-	const ratios = table(["Comparison", "ours msg/s", "MQTT.js msg/s", "ours / MQTT.js"], ratioRows, ["l", "r", "r", "r"]);
+	const ratios = table(["Comparison", "ours msg/s", "MQTT.js msg/s", "ours / MQTT.js", "CPU µs/msg ours / MQTT.js"], ratioRows, ["l", "r", "r", "r", "r"]);
 	const withMemory = summaries.filter((s) => s.memory);
 	const memoryRows = withMemory.map((s) => {
 		const m = s.memory!;
