@@ -9,7 +9,7 @@
  * ECMAScript.
  */
 
-type FromString = (text: string) => ArrayBuffer;
+type FromString = (this: ArrayBufferConstructor, text: string) => ArrayBuffer;
 type IsWellFormed = (this: string) => boolean;
 
 /** XS's native UTF-8 conversion (absent on Node, and in xsnap, whose strings are CESU-8). */
@@ -71,7 +71,8 @@ export function utf8Write(text: string, target: Uint8Array, offset: number): num
  */
 export function utf8Encode(text: string): Uint8Array {
 	if (nativeFromString !== undefined) {
-		const bytes = new Uint8Array(nativeFromString(text));
+		// Called on ArrayBuffer: XS constructs the result with `this`.
+		const bytes = new Uint8Array(nativeFromString.call(ArrayBuffer, text));
 		// As many bytes as UTF-16 units: all ASCII. Otherwise the native bytes are right unless the
 		// string has a lone surrogate (where the engine cannot tell, take the ECMAScript path).
 		if (bytes.length === text.length || (isWellFormed !== undefined && isWellFormed.call(text))) return bytes;
@@ -172,14 +173,14 @@ export function base64urlWrite(bytes: Uint8Array, target: Uint8Array, offset: nu
 	return offset;
 }
 
-type FromArrayBuffer = (buffer: ArrayBuffer) => string;
+type FromArrayBuffer = (this: StringConstructor, buffer: ArrayBuffer) => string;
 /** XS's native bytes-to-string (absent on Node and in xsnap). */
 const nativeFromArrayBuffer: FromArrayBuffer | undefined = (String as unknown as { fromArrayBuffer?: FromArrayBuffer }).fromArrayBuffer;
 
 /** ASCII bytes (all below 0x80, which the caller guarantees) as a string. Natively on XS. */
 export function asciiString(bytes: Uint8Array): string {
 	if (nativeFromArrayBuffer !== undefined && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength)
-		return nativeFromArrayBuffer(bytes.buffer as ArrayBuffer);
+		return nativeFromArrayBuffer.call(String, bytes.buffer as ArrayBuffer);
 	let out = "";
 	for (let i = 0; i < bytes.length; i += 4096)
 		out += String.fromCharCode.apply(null, bytes.subarray(i, Math.min(bytes.length, i + 4096)) as unknown as number[]);

@@ -33,6 +33,8 @@ const SAMPLES = [
 const FROM_STRING = `
 globalThis.nativeCalls = 0;
 Object.defineProperty(ArrayBuffer, "fromString", { configurable: true, writable: true, value(s) {
+	// Moddable's constructs its result with \`this\` ("new: not a constructor" otherwise).
+	if (this !== ArrayBuffer) throw new TypeError("new: not a constructor");
 	nativeCalls++;
 	s = String(s);
 	const out = [];

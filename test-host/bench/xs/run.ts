@@ -67,6 +67,7 @@ export async function bundle(moddableMqtt: string | undefined): Promise<string> 
 
 export const POLYFILL = `
 if (!ArrayBuffer.fromString) {
+	// Called on ArrayBuffer, as XS requires of the native one.
 	const encoder = new TextEncoder();
 	Object.defineProperty(ArrayBuffer, "fromString", { value: (s) => encoder.encode(String(s)).buffer, configurable: true, writable: true });
 }
