@@ -145,7 +145,7 @@ export interface PublishOptions {
 
 type ClientState = "disconnected" | "connecting" | "connected" | "disconnecting";
 
-/** MQTTClient's hot state (see #h). */
+/** MQTTClient's hot state (see [HOT]). */
 interface Hot {
 	state: ClientState;
 	transport: Transport | undefined;
@@ -178,6 +178,9 @@ interface ServerLimits {
 	keepAlive: number;
 }
 
+/** The key of MQTTClient's hot state; not exported. */
+const HOT: unique symbol = Symbol("mqttclient hot state");
+
 const MAX_ID = 0xffff;
 /** Checked topics whose UTF-8 is kept (a device publishes to a handful); the cache empties when full. */
 const TOPIC_CACHE = 8;
@@ -203,11 +206,12 @@ const BOOLEAN_LIMITS: readonly (readonly [keyof Properties, string])[] = deepFre
 
 export class MQTTClient {
 	/**
-	 * The state the publish and acknowledgement paths touch, in one plain object. XS finds a
-	 * private field by walking the class's private methods and fields in order (44 methods come
-	 * first): one walk to reach this object, then a short one per property (docs/benchmarks.md).
+	 * The state the publish and acknowledgement paths touch, in one plain object under a symbol
+	 * this module keeps to itself. XS finds a private field by walking all of the class's private
+	 * methods and fields in order (44 methods come first); an own property keyed by a symbol is
+	 * found right after the instance's one private record (docs/decisions.md, 2026-11-30).
 	 */
-	readonly #h: Hot;
+	readonly [HOT]: Hot;
 	readonly #o: MQTTClientOptions;
 	readonly #window: number;
 	readonly #socketTimeoutMs: number;
@@ -260,7 +264,7 @@ export class MQTTClient {
 		this.#keepAlive = options.keepAlive ?? 60;
 		if (version !== 4 && version !== 5) throw new RangeError(`protocolVersion must be 4 or 5, not ${String(version)}`);
 		if (!(bufferSize >= 64)) throw new RangeError("bufferSize must be at least 64 bytes");
-		this.#h = {
+		this[HOT] = {
 			state: "disconnected",
 			transport: undefined,
 			queuedBytes: 0,
@@ -274,8 +278,8 @@ export class MQTTClient {
 			bufferSize,
 		};
 		this.#decoder = new Decoder({
-			maxPacketSize: this.#h.bufferSize,
-			protocolVersion: this.#h.version,
+			maxPacketSize: this[HOT].bufferSize,
+			protocolVersion: this[HOT].version,
 			onPacket: (p) => this.#onPacket(p),
 			onOversize: (info) => this.#onOversize(info),
 			onError: (e) => this.#protocolError(0x81, `malformed packet from broker: ${e.message}`),
@@ -283,30 +287,30 @@ export class MQTTClient {
 	}
 
 	get state(): ClientState {
-		return this.#h.state;
+		return this[HOT].state;
 	}
 	get connected(): boolean {
-		return this.#h.state === "connected";
+		return this[HOT].state === "connected";
 	}
 	get protocolVersion(): ProtocolVersion {
-		return this.#h.version;
+		return this[HOT].version;
 	}
 	/** Outgoing QoS 1/2 messages not yet acknowledged (kept across reconnects). */
 	get inflight(): number {
-		return this.#h.inflight.size;
+		return this[HOT].inflight.size;
 	}
 	/** Bytes waiting for the transport. */
 	get queuedBytes(): number {
-		return this.#h.queuedBytes;
+		return this[HOT].queuedBytes;
 	}
 	/** Largest packet that may be sent now. */
 	get maximumPacketSize(): number {
-		return Math.min(this.#h.bufferSize, this.#h.server.maximumPacketSize);
+		return Math.min(this[HOT].bufferSize, this[HOT].server.maximumPacketSize);
 	}
 	/** True when a publish of the given QoS would be accepted now (connection up, window and queue room). */
 	canPublish(qos: QoS = 0): boolean {
-		if (this.#h.state !== "connected" || this.#h.queuedBytes >= this.#h.queueLimit) return false;
-		return qos === 0 || this.#h.server.maximumQoS === 0 || this.#h.inflight.size < this.#effectiveWindow();
+		if (this[HOT].state !== "connected" || this[HOT].queuedBytes >= this[HOT].queueLimit) return false;
+		return qos === 0 || this[HOT].server.maximumQoS === 0 || this[HOT].inflight.size < this.#effectiveWindow();
 	}
 
 	/** Keepalive in seconds requested by the next CONNECT (0 disables). */
@@ -320,42 +324,42 @@ export class MQTTClient {
 
 	/** Size in bytes of the CONNECT packet these options produce. */
 	connectSize(options: ConnectOptions): number {
-		return packetSize(this.#connectPacket(options), this.#h.version);
+		return packetSize(this.#connectPacket(options), this[HOT].version);
 	}
 
 	connect(options: ConnectOptions): Outcome {
-		if (this.#h.state !== "disconnected") return this.#refuse("already_connected", `cannot connect while ${this.#h.state}`);
+		if (this[HOT].state !== "disconnected") return this.#refuse("already_connected", `cannot connect while ${this[HOT].state}`);
 		let packet: ConnectPacket;
 		let encoded: Uint8Array;
 		try {
 			packet = this.#connectPacket(options);
-			const size = packetSize(packet, this.#h.version);
-			if (size > this.#h.bufferSize) {
+			const size = packetSize(packet, this[HOT].version);
+			if (size > this[HOT].bufferSize) {
 				return this.#refuse("connect_too_large",
-					`CONNECT is ${size} bytes, over the ${this.#h.bufferSize}-byte buffer`,
+					`CONNECT is ${size} bytes, over the ${this[HOT].bufferSize}-byte buffer`,
 					"shorten the credentials, the client id or the will, or raise mqtt.bufferSize");
 			}
-			encoded = encode(packet, this.#h.version);
+			encoded = encode(packet, this[HOT].version);
 		}
 		catch (e) {
 			return this.#refuse("invalid_connect", `CONNECT cannot be encoded: ${errorText(e)}`);
 		}
 		const generation = ++this.#generation;
-		this.#h.state = "connecting";
+		this[HOT].state = "connecting";
 		this.#connect = encoded;
 		this.#connectBytes = encoded.length;
 		this.#connectSent = false;
 		this.#cleanStart = packet.cleanStart;
-		this.#h.server = this.#defaultLimits();
-		this.#decoder.reset(this.#h.version);
-		this.#connectDeadline = this.#h.clock.now() + this.#socketTimeoutMs;
+		this[HOT].server = this.#defaultLimits();
+		this.#decoder.reset(this[HOT].version);
+		this.#connectDeadline = this[HOT].clock.now() + this.#socketTimeoutMs;
 		this.#pingDeadline = Infinity;
 		this.#partialSince = Infinity;
 		this.#blockedSince = Infinity;
 		this.#schedule();
 		const live = () => generation === this.#generation;
 		try {
-			this.#h.transport = this.#o.transport({ host: options.host, port: options.port, tls: options.tls }, {
+			this[HOT].transport = this.#o.transport({ host: options.host, port: options.port, tls: options.tls }, {
 				onConnect: () => { if (live()) this.#onTransportConnect(); },
 				onData: (bytes) => { if (live()) this.#onData(bytes); },
 				onWritable: () => { if (live()) this.#onWritable(); },
@@ -373,7 +377,7 @@ export class MQTTClient {
 		// The hot path (see docs/benchmarks.md): the topic's UTF-8 comes from a small cache of
 		// checked topics, the packet is written in one allocation without a sizing pass, and goes
 		// straight to the transport when nothing waits before it.
-		const h = this.#h;
+		const h = this[HOT];
 		let topicBytes = h.topics.get(topic);
 		if (topicBytes === undefined) {
 			const problem = checkTopicName(topic);
@@ -409,7 +413,18 @@ export class MQTTClient {
 			encoded = typeof bytes === "number" ? this.#tooLarge(`PUBLISH to ${topic}`, bytes, limit) : bytes;
 		}
 		if (!(encoded instanceof Uint8Array)) return encoded;
-		if (!this.#enqueue(encoded, true)) return this.#busy(`PUBLISH to ${topic}`);
+		const transport = h.transport;
+		if (h.queuedBytes === 0 && transport !== undefined && transport.writable >= encoded.length) {
+			// Nothing waits and the transport has room: straight to it (#enqueue's first case, inline).
+			try {
+				transport.write(encoded);
+				h.lastSent = h.clock.now();
+			}
+			catch (e) {
+				this.#teardown(transportDiagnostic("io", `write failed: ${errorText(e)}`));
+			}
+		}
+		else if (!this.#enqueue(encoded, true)) return this.#busy(`PUBLISH to ${topic}`);
 		if (qos > 0) {
 			const packet: PublishPacket = { type: "publish", topic, payload: body, qos, retain, dup: false, id };
 			if (properties) packet.properties = properties;
@@ -425,7 +440,7 @@ export class MQTTClient {
 			const problem = checkTopicFilter(s.topic);
 			if (problem) return this.#refuse("invalid_topic", `cannot subscribe to "${s.topic}": ${problem}`);
 		}
-		if (this.#h.state !== "connected") return this.#refuse("not_connected", "cannot subscribe: not connected");
+		if (this[HOT].state !== "connected") return this.#refuse("not_connected", "cannot subscribe: not connected");
 		const id = this.#allocateId();
 		const encoded = this.#encodeBounded({ type: "subscribe", id, subscriptions: list }, "SUBSCRIBE");
 		if (!(encoded instanceof Uint8Array)) return encoded;
@@ -436,7 +451,7 @@ export class MQTTClient {
 
 	unsubscribe(topics: string | string[]): Outcome {
 		const list = Array.isArray(topics) ? topics : [topics];
-		if (this.#h.state !== "connected") return this.#refuse("not_connected", "cannot unsubscribe: not connected");
+		if (this[HOT].state !== "connected") return this.#refuse("not_connected", "cannot unsubscribe: not connected");
 		const id = this.#allocateId();
 		const encoded = this.#encodeBounded({ type: "unsubscribe", id, topics: list }, "UNSUBSCRIBE");
 		if (!(encoded instanceof Uint8Array)) return encoded;
@@ -447,27 +462,27 @@ export class MQTTClient {
 
 	/** Sends DISCONNECT (the broker discards the will) and closes once it is written. */
 	disconnect(reasonCode = 0): void {
-		if (this.#h.state === "connected") {
-			const packet = this.#h.version === 5 && reasonCode ? { type: "disconnect" as const, reasonCode } : { type: "disconnect" as const };
-			this.#h.state = "disconnecting";
-			this.#enqueue(encode(packet, this.#h.version), false);
-			this.#connectDeadline = this.#h.clock.now() + this.#socketTimeoutMs;
+		if (this[HOT].state === "connected") {
+			const packet = this[HOT].version === 5 && reasonCode ? { type: "disconnect" as const, reasonCode } : { type: "disconnect" as const };
+			this[HOT].state = "disconnecting";
+			this.#enqueue(encode(packet, this[HOT].version), false);
+			this.#connectDeadline = this[HOT].clock.now() + this.#socketTimeoutMs;
 			this.#schedule();
 			this.#flush();
 			return;
 		}
-		if (this.#h.state === "connecting") this.#teardown(diagnostic("client_disconnect", STATE.DISCONNECTED, "connection attempt abandoned by the client"));
+		if (this[HOT].state === "connecting") this.#teardown(diagnostic("client_disconnect", STATE.DISCONNECTED, "connection attempt abandoned by the client"));
 	}
 
 	/** Drops the connection without DISCONNECT (the broker publishes the will). */
 	close(): void {
-		if (this.#h.state !== "disconnected") this.#teardown(diagnostic("client_close", STATE.DISCONNECTED, "connection closed by the client"));
+		if (this[HOT].state !== "disconnected") this.#teardown(diagnostic("client_close", STATE.DISCONNECTED, "connection closed by the client"));
 	}
 
 	/** Forgets unacknowledged outgoing messages (they will not be sent again). Returns how many. */
 	discardInflight(): number {
-		const n = this.#h.inflight.size;
-		this.#h.inflight.clear();
+		const n = this[HOT].inflight.size;
+		this[HOT].inflight.clear();
 		this.#unsent = 0;
 		return n;
 	}
@@ -479,13 +494,13 @@ export class MQTTClient {
 	}
 
 	#effectiveWindow(): number {
-		return Math.min(this.#window, this.#h.server.receiveMaximum);
+		return Math.min(this.#window, this[HOT].server.receiveMaximum);
 	}
 
 	#connectPacket(o: ConnectOptions): ConnectPacket {
 		const packet: ConnectPacket = {
 			type: "connect",
-			protocolVersion: this.#h.version,
+			protocolVersion: this[HOT].version,
 			clientId: o.clientId,
 			keepAlive: this.#keepAlive,
 			cleanStart: o.cleanStart ?? true,
@@ -499,10 +514,10 @@ export class MQTTClient {
 				qos: o.will.qos ?? 0,
 				retain: o.will.retain ?? false,
 			};
-			if (this.#h.version === 5 && o.will.properties) packet.will.properties = o.will.properties;
+			if (this[HOT].version === 5 && o.will.properties) packet.will.properties = o.will.properties;
 		}
-		if (this.#h.version === 5) {
-			const props: Properties = { maximumPacketSize: this.#h.bufferSize, receiveMaximum: this.#window };
+		if (this[HOT].version === 5) {
+			const props: Properties = { maximumPacketSize: this[HOT].bufferSize, receiveMaximum: this.#window };
 			if (o.sessionExpiry) props.sessionExpiryInterval = o.sessionExpiry;
 			packet.properties = props;
 		}
@@ -510,18 +525,18 @@ export class MQTTClient {
 	}
 
 	#refuse(code: string, message: string, fix?: string): Outcome {
-		return { ok: false, error: diagnostic(code, this.#h.state === "connected" ? STATE.CONNECTED : STATE.DISCONNECTED, message, fix) };
+		return { ok: false, error: diagnostic(code, this[HOT].state === "connected" ? STATE.CONNECTED : STATE.DISCONNECTED, message, fix) };
 	}
 
 	#busy(what: string): Outcome {
 		this.#refusedBusy = true;
-		return this.#refuse("busy", `${what} refused: the send queue is full (${this.#h.queuedBytes} bytes waiting for the network)`, "retry after onWritable");
+		return this.#refuse("busy", `${what} refused: the send queue is full (${this[HOT].queuedBytes} bytes waiting for the network)`, "retry after onWritable");
 	}
 
 	#encodeBounded(packet: Packet, what: string): Uint8Array | Outcome {
 		try {
 			const limit = this.maximumPacketSize;
-			const bytes = encodeWithin(packet, this.#h.version, limit);
+			const bytes = encodeWithin(packet, this[HOT].version, limit);
 			return typeof bytes === "number" ? this.#tooLarge(what, bytes, limit) : bytes;
 		}
 		catch (e) {
@@ -530,7 +545,7 @@ export class MQTTClient {
 	}
 
 	#tooLarge(what: string, size: number, limit: number): Outcome {
-		const whose = limit < this.#h.bufferSize ? "the broker's Maximum Packet Size" : "the buffer";
+		const whose = limit < this[HOT].bufferSize ? "the broker's Maximum Packet Size" : "the buffer";
 		return this.#refuse("packet_too_large", `${what} is ${size} bytes, over ${whose} of ${limit} bytes; nothing was sent`,
 			"send a smaller payload or raise mqtt.bufferSize");
 	}
@@ -539,7 +554,7 @@ export class MQTTClient {
 		for (let i = 0; i < MAX_ID; i++) {
 			this.#nextId = this.#nextId >= MAX_ID ? 1 : this.#nextId + 1;
 			const id = this.#nextId;
-			if (!this.#h.inflight.has(id) && !this.#pendingSubscribe.has(id) && !this.#pendingUnsubscribe.has(id)) return id;
+			if (!this[HOT].inflight.has(id) && !this.#pendingSubscribe.has(id) && !this.#pendingUnsubscribe.has(id)) return id;
 		}
 		throw new Error("no free packet identifier");
 	}
@@ -552,7 +567,7 @@ export class MQTTClient {
 	 * waiting means the broker sends but does not read: the link is stalled.
 	 */
 	#enqueue(bytes: Uint8Array, bounded: boolean, control = false): boolean {
-		const h = this.#h;
+		const h = this[HOT];
 		const transport = h.transport;
 		if (!transport) return false;
 		if (bounded && h.queuedBytes === 0 && h.state === "connected" && transport.writable >= bytes.length) {
@@ -567,18 +582,18 @@ export class MQTTClient {
 			h.lastSent = h.clock.now();
 			return true;
 		}
-		if (bounded && this.#h.queuedBytes > 0 && this.#h.queuedBytes + bytes.length > this.#h.queueLimit) return false;
+		if (bounded && this[HOT].queuedBytes > 0 && this[HOT].queuedBytes + bytes.length > this[HOT].queueLimit) return false;
 		if (control) {
 			if (this.#control.length >= CONTROL_BACKLOG) {
 				this.#teardown(diagnostic("link_stalled", STATE.CONNECTION_TIMEOUT,
-					`${this.#control.length} acknowledgements and pings wait to be sent (${this.#h.queuedBytes} bytes): the broker keeps sending but does not read what this client writes`,
+					`${this.#control.length} acknowledgements and pings wait to be sent (${this[HOT].queuedBytes} bytes): the broker keeps sending but does not read what this client writes`,
 					"the device reconnects; if this repeats, check the network path and the broker's load"));
 				return false;
 			}
 			this.#control.push(bytes);
 		}
 		this.#queue.push(bytes);
-		this.#h.queuedBytes += bytes.length;
+		this[HOT].queuedBytes += bytes.length;
 		this.#flush();
 		return true;
 	}
@@ -593,7 +608,7 @@ export class MQTTClient {
 	}
 
 	#flush(): void {
-		const transport = this.#h.transport;
+		const transport = this[HOT].transport;
 		if (!transport) return;
 		let wrote = false;
 		try {
@@ -603,9 +618,9 @@ export class MQTTClient {
 				const head = this.#queue[0];
 				const n = Math.min(room, head.length - this.#queueOffset);
 				transport.write(this.#queueOffset === 0 && n === head.length ? head : head.subarray(this.#queueOffset, this.#queueOffset + n));
-				this.#h.lastSent = this.#h.clock.now();
+				this[HOT].lastSent = this[HOT].clock.now();
 				wrote = true;
-				this.#h.queuedBytes -= n;
+				this[HOT].queuedBytes -= n;
 				this.#queueOffset += n;
 				if (this.#queueOffset === head.length) {
 					this.#queue.shift();
@@ -622,17 +637,17 @@ export class MQTTClient {
 			// The transport takes nothing more for now: bytes that do not start moving within the
 			// socket timeout mean a stalled link.
 			const blocked = this.#blockedSince;
-			if (wrote) this.#blockedSince = this.#h.lastSent;
-			else if (blocked === Infinity) this.#blockedSince = this.#h.clock.now();
+			if (wrote) this.#blockedSince = this[HOT].lastSent;
+			else if (blocked === Infinity) this.#blockedSince = this[HOT].clock.now();
 			if (blocked === Infinity) this.#schedule();
 			return;
 		}
 		this.#blockedSince = Infinity;
-		if (this.#h.state === "disconnecting") {
+		if (this[HOT].state === "disconnecting") {
 			this.#teardown(diagnostic("client_disconnect", STATE.DISCONNECTED, "disconnected by the client"));
 			return;
 		}
-		if (this.#refusedBusy && this.#h.queuedBytes < this.#h.queueLimit) {
+		if (this.#refusedBusy && this[HOT].queuedBytes < this[HOT].queueLimit) {
 			this.#refusedBusy = false;
 			this.#notify("onWritable", () => this.#o.onWritable?.());
 		}
@@ -640,14 +655,14 @@ export class MQTTClient {
 
 	/** Sends a control packet (acknowledgement, PINGREQ); `id`s come from packets the codec checked. */
 	#sendPacket(packet: Packet): void {
-		this.#enqueue(encode(packet, this.#h.version), false, true);
+		this.#enqueue(encode(packet, this[HOT].version), false, true);
 	}
 
 	/* Receiving ----------------------------------------------------------------------- */
 
 	#onTransportConnect(): void {
 		try {
-			if (this.#h.state !== "connecting" || !this.#connect) return;
+			if (this[HOT].state !== "connecting" || !this.#connect) return;
 			this.#connectSent = true;
 			this.#enqueue(this.#connect, false);
 			this.#connect = undefined;
@@ -661,9 +676,9 @@ export class MQTTClient {
 		try {
 			// Only a complete packet counts as progress (#progress): bytes of a packet that stops
 			// arriving prove nothing.
-			this.#receivedAt = this.#h.clock.now();
+			this.#receivedAt = this[HOT].clock.now();
 			this.#decoder.push(bytes);
-			if (this.#partialSince === Infinity && this.#h.state === "connected" && this.#decoder.pending) {
+			if (this.#partialSince === Infinity && this[HOT].state === "connected" && this.#decoder.pending) {
 				this.#partialSince = this.#receivedAt;
 				this.#schedule();
 			}
@@ -695,7 +710,7 @@ export class MQTTClient {
 
 	#closeDiagnostic(error?: TransportError): Diagnostic {
 		if (error) return transportDiagnostic(error.code, error.message);
-		if (this.#h.state === "connecting") {
+		if (this[HOT].state === "connecting") {
 			return this.#connectSent
 				? diagnostic("connection_lost", STATE.CONNECTION_LOST, "the broker closed the connection before CONNACK",
 					"the broker dropped the CONNECT: check its log (protocol version, client id, credentials, TLS expected?)")
@@ -703,16 +718,16 @@ export class MQTTClient {
 		}
 		// A broker closes a connection it has not heard from for 1.5 x keepalive: say so when the
 		// close came after at least a keepalive of silence from this client.
-		const keepAliveMs = this.#h.server.keepAlive * 1000;
-		const silentMs = this.#h.clock.now() - this.#h.lastSent;
-		if (this.#h.state === "connected" && keepAliveMs && silentMs >= keepAliveMs)
-			return keepaliveCloseDiagnostic(Math.round(silentMs / 100) / 10, this.#h.server.keepAlive);
+		const keepAliveMs = this[HOT].server.keepAlive * 1000;
+		const silentMs = this[HOT].clock.now() - this[HOT].lastSent;
+		if (this[HOT].state === "connected" && keepAliveMs && silentMs >= keepAliveMs)
+			return keepaliveCloseDiagnostic(Math.round(silentMs / 100) / 10, this[HOT].server.keepAlive);
 		return transportDiagnostic("closed");
 	}
 
 	#onPacket(packet: Packet): void {
 		this.#progress();
-		if (this.#h.state === "connecting") {
+		if (this[HOT].state === "connecting") {
 			if (packet.type === "connack" && this.#connectSent) this.#onConnack(packet);
 			else if (packet.type === "auth") this.#protocolError(0x82, "the broker asked for enhanced authentication, which this client does not do");
 			else this.#protocolError(0x82, `${packet.type.toUpperCase()} received before CONNACK`);
@@ -734,7 +749,7 @@ export class MQTTClient {
 
 	#onConnack(packet: ConnackPacket): void {
 		if (packet.reasonCode !== 0) {
-			this.#teardown(connackDiagnostic(this.#h.version, packet.reasonCode, packet.properties?.reasonString));
+			this.#teardown(connackDiagnostic(this[HOT].version, packet.reasonCode, packet.properties?.reasonString));
 			return;
 		}
 		if (packet.sessionPresent && this.#cleanStart) {
@@ -747,14 +762,14 @@ export class MQTTClient {
 			this.#protocolError(0x82, `CONNACK ${problem}`);
 			return;
 		}
-		this.#h.server = {
+		this[HOT].server = {
 			maximumPacketSize: props.maximumPacketSize ?? Infinity,
 			receiveMaximum: props.receiveMaximum ?? MAX_ID,
 			maximumQoS: (props.maximumQoS ?? 2) as QoS,
 			retainAvailable: props.retainAvailable !== 0,
 			keepAlive: props.serverKeepAlive ?? this.#keepAlive,
 		};
-		this.#h.state = "connected";
+		this[HOT].state = "connected";
 		this.#connectDeadline = Infinity;
 		this.#lastReceived = this.#receivedAt;
 		// Incoming QoS 2 ids awaiting PUBREL belong to the session: kept when it resumed, so a
@@ -768,7 +783,7 @@ export class MQTTClient {
 		const info: ConnectInfo = {
 			sessionPresent: packet.sessionPresent,
 			connectBytes: this.#connectBytes,
-			keepAlive: this.#h.server.keepAlive,
+			keepAlive: this[HOT].server.keepAlive,
 			maximumPacketSize: this.maximumPacketSize,
 			resent: resent + downgraded.length,
 		};
@@ -787,30 +802,30 @@ export class MQTTClient {
 	 * Returns the ids sent at QoS 0 (reported delivered: nothing more will come for them).
 	 */
 	#obeyMaximumQoS(): number[] {
-		const max = this.#h.server.maximumQoS;
+		const max = this[HOT].server.maximumQoS;
 		const sent: number[] = [];
 		if (max === 2) return sent;
-		for (const [id, entry] of this.#h.inflight) {
+		for (const [id, entry] of this[HOT].inflight) {
 			const packet = entry.packet;
 			if (packet.qos <= max || entry.stage === "released") continue;
 			this.#reportDowngrade(packet.qos);
 			const lower: PublishPacket = { ...packet, qos: max, dup: false };
 			if (max === 0) {
 				delete lower.id;
-				this.#h.inflight.delete(id);
-				this.#enqueue(encode(lower, this.#h.version), false);
+				this[HOT].inflight.delete(id);
+				this.#enqueue(encode(lower, this[HOT].version), false);
 				sent.push(id);
 			}
 			else {
 				entry.packet = lower;
-				entry.encoded = encode(lower, this.#h.version);
+				entry.encoded = encode(lower, this[HOT].version);
 			}
 		}
 		return sent;
 	}
 
 	#reportDowngrade(requested: QoS): void {
-		const max = this.#h.server.maximumQoS;
+		const max = this[HOT].server.maximumQoS;
 		if (this.#downgradeReported === max) return;
 		this.#downgradeReported = max;
 		this.#warn("qos_downgraded",
@@ -822,13 +837,13 @@ export class MQTTClient {
 	#resendInflight(sessionPresent: boolean): number {
 		let sent = 0;
 		const window = this.#effectiveWindow();
-		for (const [id, entry] of this.#h.inflight) {
+		for (const [id, entry] of this[HOT].inflight) {
 			if (sent >= window) {
 				entry.stage = "unsent";
 				continue;
 			}
 			// Not a control packet: one per message in flight, bounded by the window.
-			if (entry.stage === "released" && sessionPresent) this.#enqueue(encode({ type: "pubrel", id }, this.#h.version), false);
+			if (entry.stage === "released" && sessionPresent) this.#enqueue(encode({ type: "pubrel", id }, this[HOT].version), false);
 			else {
 				entry.stage = "sent";
 				entry.packet.dup = sessionPresent;
@@ -844,15 +859,15 @@ export class MQTTClient {
 
 	#countUnsent(): void {
 		let n = 0;
-		for (const entry of this.#h.inflight.values()) if (entry.stage === "unsent") n++;
+		for (const entry of this[HOT].inflight.values()) if (entry.stage === "unsent") n++;
 		this.#unsent = n;
 	}
 
 	#sendWaiting(): void {
 		if (this.#unsent === 0) return;
 		let sent = 0;
-		for (const entry of this.#h.inflight.values()) if (entry.stage !== "unsent") sent++;
-		for (const entry of this.#h.inflight.values()) {
+		for (const entry of this[HOT].inflight.values()) if (entry.stage !== "unsent") sent++;
+		for (const entry of this[HOT].inflight.values()) {
 			if (sent >= this.#effectiveWindow()) return;
 			if (entry.stage !== "unsent") continue;
 			entry.stage = "sent";
@@ -867,9 +882,9 @@ export class MQTTClient {
 	 * is closed (MQTT 5: the broker exceeded the Receive Maximum this client announced).
 	 */
 	#admitIncoming(): boolean {
-		const limit = this.#h.version === 5 ? this.#window : INCOMING_LIMIT_V4;
+		const limit = this[HOT].version === 5 ? this.#window : INCOMING_LIMIT_V4;
 		if (this.#handlersRunning + this.#incomingQos2.size < limit) return true;
-		this.#protocolError(0x93, this.#h.version === 5
+		this.#protocolError(0x93, this[HOT].version === 5
 			? `the broker sent more than ${limit} QoS 1/2 messages without waiting for their acknowledgement (Receive Maximum ${limit})`
 			: `the broker left ${limit} QoS 1/2 messages unacknowledged (QoS 2 without PUBREL, or QoS 1 whose handler has not finished), the most this client keeps`);
 		return false;
@@ -895,7 +910,7 @@ export class MQTTClient {
 		if (packet.qos === 2) this.#incomingQos2.add(packet.id!);
 		const generation = this.#generation;
 		const acknowledge = () => {
-			if (generation !== this.#generation || this.#h.state !== "connected" || packet.qos === 0) return;
+			if (generation !== this.#generation || this[HOT].state !== "connected" || packet.qos === 0) return;
 			this.#sendPacket({ type: packet.qos === 1 ? "puback" : "pubrec", id: packet.id! });
 		};
 		let result: void | PromiseLike<unknown> = undefined;
@@ -937,7 +952,7 @@ export class MQTTClient {
 	}
 
 	#onPuback(packet: AckPacket): void {
-		const entry = this.#h.inflight.get(packet.id);
+		const entry = this[HOT].inflight.get(packet.id);
 		if (!entry || entry.packet.qos !== 1) {
 			this.#warn("unknown_packet_id", `PUBACK for packet id ${packet.id}, which is not awaiting one`);
 			return;
@@ -946,9 +961,9 @@ export class MQTTClient {
 	}
 
 	#onPubrec(packet: AckPacket): void {
-		const entry = this.#h.inflight.get(packet.id);
+		const entry = this[HOT].inflight.get(packet.id);
 		if (!entry || entry.packet.qos !== 2) {
-			if (this.#h.version === 5) this.#sendPacket({ type: "pubrel", id: packet.id, reasonCode: 0x92 });
+			if (this[HOT].version === 5) this.#sendPacket({ type: "pubrel", id: packet.id, reasonCode: 0x92 });
 			else this.#sendPacket({ type: "pubrel", id: packet.id });
 			return;
 		}
@@ -962,7 +977,7 @@ export class MQTTClient {
 	}
 
 	#onPubcomp(packet: AckPacket): void {
-		const entry = this.#h.inflight.get(packet.id);
+		const entry = this[HOT].inflight.get(packet.id);
 		if (!entry || entry.stage !== "released") {
 			this.#warn("unknown_packet_id", `PUBCOMP for packet id ${packet.id}, which is not awaiting one`);
 			return;
@@ -971,8 +986,8 @@ export class MQTTClient {
 	}
 
 	#delivered(packet: AckPacket, what: string): void {
-		const entry = this.#h.inflight.get(packet.id)!;
-		this.#h.inflight.delete(packet.id);
+		const entry = this[HOT].inflight.get(packet.id)!;
+		this[HOT].inflight.delete(packet.id);
 		if (entry.stage === "unsent") this.#unsent--;
 		const rc = packet.reasonCode ?? 0;
 		if (rc >= 0x80) {
@@ -995,7 +1010,7 @@ export class MQTTClient {
 	#onPubrel(packet: AckPacket): void {
 		const known = this.#incomingQos2.delete(packet.id);
 		// 5.0: PUBCOMP 0x92 when the id is not awaiting PUBREL (4.3.3).
-		if (!known && this.#h.version === 5) this.#sendPacket({ type: "pubcomp", id: packet.id, reasonCode: 0x92 });
+		if (!known && this[HOT].version === 5) this.#sendPacket({ type: "pubcomp", id: packet.id, reasonCode: 0x92 });
 		else this.#sendPacket({ type: "pubcomp", id: packet.id });
 	}
 
@@ -1011,7 +1026,7 @@ export class MQTTClient {
 		}
 		for (const rc of reasonCodes) {
 			// Granted QoS 0..2, or a failure: 0x80 (3.1.1), 0x80 and up (5.0).
-			if (rc > 2 && (this.#h.version === 5 ? rc < 0x80 : rc !== 0x80)) {
+			if (rc > 2 && (this[HOT].version === 5 ? rc < 0x80 : rc !== 0x80)) {
 				this.#protocolError(0x82, `SUBACK return code ${rc} (0x${rc.toString(16)}) is reserved, not a valid answer`);
 				return;
 			}
@@ -1029,7 +1044,7 @@ export class MQTTClient {
 			this.#warn("unknown_packet_id", `UNSUBACK for packet id ${id}, which is not awaiting one`);
 			return;
 		}
-		if (this.#h.version === 5 && reasonCodes?.length !== count) {
+		if (this[HOT].version === 5 && reasonCodes?.length !== count) {
 			this.#protocolError(0x82, `UNSUBACK for packet id ${id} has ${reasonCodes?.length ?? 0} reason codes for ${count} topic filters`);
 			return;
 		}
@@ -1040,26 +1055,26 @@ export class MQTTClient {
 	#onOversize(info: OversizeInfo): void {
 		this.#progress();
 		const what = info.type.toUpperCase();
-		if (info.type !== "publish" || this.#h.state === "connecting") {
+		if (info.type !== "publish" || this[HOT].state === "connecting") {
 			// Nothing but a message can be dropped without losing the session's state.
-			this.#protocolError(0x95, `the broker sent a ${what} of ${info.size} bytes, over the ${this.#h.bufferSize}-byte buffer: it cannot be processed`);
+			this.#protocolError(0x95, `the broker sent a ${what} of ${info.size} bytes, over the ${this[HOT].bufferSize}-byte buffer: it cannot be processed`);
 			return;
 		}
 		const topic = info.topic !== undefined ? ` on ${info.topic}` : "";
 		this.#warn("packet_too_large_inbound",
-			`dropped an incoming ${what}${topic} of ${info.size} bytes: over the ${this.#h.bufferSize}-byte buffer`,
+			`dropped an incoming ${what}${topic} of ${info.size} bytes: over the ${this[HOT].bufferSize}-byte buffer`,
 			"the sender should publish smaller messages to this device, or raise mqtt.bufferSize");
-		if (info.id === undefined || this.#h.state !== "connected") return;
+		if (info.id === undefined || this[HOT].state !== "connected") return;
 		// Acknowledge it so the broker does not hold it in flight forever; it cannot be processed.
 		// 5.0: with a failure code (a PUBREC >= 0x80 ends the QoS 2 exchange); 3.1.1: the exchange
 		// goes on to PUBREL, which must find the id.
-		if (info.qos === 2 && this.#h.version === 4) {
+		if (info.qos === 2 && this[HOT].version === 4) {
 			if (!this.#incomingQos2.has(info.id)) {
 				if (!this.#admitIncoming()) return;
 				this.#incomingQos2.add(info.id);
 			}
 		}
-		const reasonCode = this.#h.version === 5 ? 0x80 : undefined;
+		const reasonCode = this[HOT].version === 5 ? 0x80 : undefined;
 		this.#sendPacket({ type: info.qos === 2 ? "pubrec" : "puback", id: info.id, reasonCode });
 	}
 
@@ -1073,7 +1088,7 @@ export class MQTTClient {
 		}
 		catch (e) {
 			if (name === "onWarning") return;
-			const d = diagnostic("callback_error", this.#h.state === "connected" ? STATE.CONNECTED : STATE.DISCONNECTED, `${name} threw: ${errorText(e)}`);
+			const d = diagnostic("callback_error", this[HOT].state === "connected" ? STATE.CONNECTED : STATE.DISCONNECTED, `${name} threw: ${errorText(e)}`);
 			try {
 				this.#o.onWarning?.(d);
 			}
@@ -1084,16 +1099,16 @@ export class MQTTClient {
 	}
 
 	#warn(code: string, message: string, fix?: string): void {
-		const d = diagnostic(code, this.#h.state === "connected" ? STATE.CONNECTED : STATE.DISCONNECTED, message, fix);
+		const d = diagnostic(code, this[HOT].state === "connected" ? STATE.CONNECTED : STATE.DISCONNECTED, message, fix);
 		this.#notify("onWarning", () => this.#o.onWarning?.(d));
 	}
 
 	#protocolError(reasonCode: number, message: string): void {
-		if (this.#h.state === "disconnected") return;
-		const transport = this.#h.transport;
+		if (this[HOT].state === "disconnected") return;
+		const transport = this[HOT].transport;
 		// 5.0: DISCONNECT with the reason, unless the bytes would land in the middle of a packet
 		// being written or do not fit now (the connection is closed at once anyway).
-		if (this.#h.version === 5 && transport && this.#queueOffset === 0 && (this.#h.state === "connected" || this.#connectSent)) {
+		if (this[HOT].version === 5 && transport && this.#queueOffset === 0 && (this[HOT].state === "connected" || this.#connectSent)) {
 			try {
 				const bytes = encode({ type: "disconnect", reasonCode }, 5);
 				if (transport.writable >= bytes.length) transport.write(bytes);
@@ -1124,16 +1139,16 @@ export class MQTTClient {
 	/* Timers -------------------------------------------------------------------------- */
 
 	#deadline(): number {
-		if (this.#h.state === "connecting" || this.#h.state === "disconnecting") return this.#connectDeadline;
-		if (this.#h.state !== "connected") return Infinity;
+		if (this[HOT].state === "connecting" || this[HOT].state === "disconnecting") return this.#connectDeadline;
+		if (this[HOT].state !== "connected") return Infinity;
 		const socketTimeoutMs = this.#socketTimeoutMs;
 		let at = Math.min(this.#partialSince + socketTimeoutMs, this.#blockedSince + socketTimeoutMs);
-		const keepAliveMs = this.#h.server.keepAlive * 1000;
+		const keepAliveMs = this[HOT].server.keepAlive * 1000;
 		if (!keepAliveMs) return at;
-		if (this.#pingDeadline === Infinity) return Math.min(at, Math.min(this.#h.lastSent, this.#lastReceived) + keepAliveMs);
+		if (this.#pingDeadline === Infinity) return Math.min(at, Math.min(this[HOT].lastSent, this.#lastReceived) + keepAliveMs);
 		// Awaiting an answer: the deadline stands; meanwhile the broker still hears from us every keepalive.
 		at = Math.min(at, this.#pingDeadline);
-		return Math.min(at, Math.max(this.#h.lastSent, this.#lastPing) + keepAliveMs);
+		return Math.min(at, Math.max(this[HOT].lastSent, this.#lastPing) + keepAliveMs);
 	}
 
 	/** Arms the timer for the next deadline, unless it fires no later than that already (#onTimer re-arms it). */
@@ -1141,12 +1156,12 @@ export class MQTTClient {
 		const at = this.#deadline();
 		if (this.#timer !== undefined) {
 			if (this.#timerAt <= at) return;
-			this.#h.clock.clear(this.#timer);
+			this[HOT].clock.clear(this.#timer);
 			this.#timer = undefined;
 		}
 		this.#timerAt = at;
 		if (at === Infinity) return;
-		this.#timer = this.#h.clock.set(() => {
+		this.#timer = this[HOT].clock.set(() => {
 			this.#timer = undefined;
 			this.#timerAt = Infinity;
 			try {
@@ -1155,21 +1170,21 @@ export class MQTTClient {
 			catch (e) {
 				this.#internalError("a timer", e);
 			}
-		}, Math.max(0, at - this.#h.clock.now()));
+		}, Math.max(0, at - this[HOT].clock.now()));
 	}
 
 	#onTimer(): void {
-		const now = this.#h.clock.now();
-		if (this.#h.state === "connecting" && now >= this.#connectDeadline) {
+		const now = this[HOT].clock.now();
+		if (this[HOT].state === "connecting" && now >= this.#connectDeadline) {
 			const what = this.#connectSent ? "no CONNACK" : "TCP/TLS connection not established";
 			this.#teardown(transportDiagnostic("timeout", `${what} within ${this.#socketTimeoutMs / 1000} s`));
 			return;
 		}
-		if (this.#h.state === "disconnecting" && now >= this.#connectDeadline) {
+		if (this[HOT].state === "disconnecting" && now >= this.#connectDeadline) {
 			this.#teardown(diagnostic("client_disconnect", STATE.DISCONNECTED, "disconnected by the client (DISCONNECT could not be flushed)"));
 			return;
 		}
-		if (this.#h.state === "connected" && !this.#checkLink(now)) return;
+		if (this[HOT].state === "connected" && !this.#checkLink(now)) return;
 		this.#schedule();
 	}
 
@@ -1190,20 +1205,20 @@ export class MQTTClient {
 		}
 		if (now >= this.#blockedSince + this.#socketTimeoutMs) {
 			this.#teardown(diagnostic("link_stalled", STATE.CONNECTION_TIMEOUT,
-				`the network has taken none of the ${this.#h.queuedBytes} bytes waiting to be sent for ${Math.round((now - this.#blockedSince) / 100) / 10} s: the link has stalled or the broker does not read`,
+				`the network has taken none of the ${this[HOT].queuedBytes} bytes waiting to be sent for ${Math.round((now - this.#blockedSince) / 100) / 10} s: the link has stalled or the broker does not read`,
 				"the device reconnects; if this repeats, check the network path and the broker's load"));
 			return false;
 		}
-		const keepAliveMs = this.#h.server.keepAlive * 1000;
+		const keepAliveMs = this[HOT].server.keepAlive * 1000;
 		if (!keepAliveMs) return true;
 		if (this.#pingDeadline === Infinity) {
-			if (now >= Math.min(this.#h.lastSent, this.#lastReceived) + keepAliveMs) {
+			if (now >= Math.min(this[HOT].lastSent, this.#lastReceived) + keepAliveMs) {
 				this.#pingDeadline = now + this.#socketTimeoutMs;
 				this.#ping(now);
 			}
 		}
-		else if (now >= Math.max(this.#h.lastSent, this.#lastPing) + keepAliveMs) this.#ping(now);
-		return this.#h.state === "connected";
+		else if (now >= Math.max(this[HOT].lastSent, this.#lastPing) + keepAliveMs) this.#ping(now);
+		return this[HOT].state === "connected";
 	}
 
 	#ping(now: number): void {
@@ -1214,22 +1229,22 @@ export class MQTTClient {
 	/* Teardown ------------------------------------------------------------------------ */
 
 	#teardown(reason: Diagnostic): void {
-		if (this.#h.state === "disconnected") return;
-		const wasConnected = this.#h.state === "connected" || this.#h.state === "disconnecting";
+		if (this[HOT].state === "disconnected") return;
+		const wasConnected = this[HOT].state === "connected" || this[HOT].state === "disconnecting";
 		this.#generation++;
-		this.#h.state = "disconnected";
-		if (this.#timer !== undefined) this.#h.clock.clear(this.#timer);
+		this[HOT].state = "disconnected";
+		if (this.#timer !== undefined) this[HOT].clock.clear(this.#timer);
 		this.#timer = undefined;
 		this.#timerAt = Infinity;
-		const transport = this.#h.transport;
-		this.#h.transport = undefined;
+		const transport = this[HOT].transport;
+		this[HOT].transport = undefined;
 		this.#connect = undefined;
 		// Stops a decoder.push() in progress: the rest of that chunk belongs to the closed connection.
 		this.#decoder.reset();
 		this.#queue = [];
 		this.#control = [];
 		this.#queueOffset = 0;
-		this.#h.queuedBytes = 0;
+		this[HOT].queuedBytes = 0;
 		this.#refusedBusy = false;
 		this.#pingDeadline = Infinity;
 		this.#partialSince = Infinity;
@@ -1237,7 +1252,7 @@ export class MQTTClient {
 		this.#handlersRunning = 0;
 		this.#pendingSubscribe.clear();
 		this.#pendingUnsubscribe.clear();
-		for (const entry of this.#h.inflight.values()) if (entry.stage === "sent") entry.stage = "unsent";
+		for (const entry of this[HOT].inflight.values()) if (entry.stage === "sent") entry.stage = "unsent";
 		this.#countUnsent();
 		try {
 			transport?.close();
