@@ -10,7 +10,7 @@
  * it (its head). Malformed input is reported through onError and never escapes as an exception.
  */
 
-import { utf8Decode, utf8Length, utf8Write } from "bytes";
+import { utf8Decode, utf8Encode, utf8Length, utf8Write } from "bytes";
 import {
 	PACKET_TYPE_NAME,
 	PACKET_TYPE_NUMBER,
@@ -345,6 +345,15 @@ export function packetSize(packet: Packet, version: ProtocolVersion): number {
 
 /** Encodes a packet. Throws CodecError("invalid") for a packet that cannot be represented. */
 export function encode(packet: Packet, version: ProtocolVersion): Uint8Array {
+	if (packet.type === "publish" && !(version === 5 && packet.properties)) {
+		// PUBLISH without properties: the one-pass encoder, from the topic's UTF-8.
+		const qos = checkQoS(packet.qos);
+		const topic = utf8Encode(packet.topic);
+		if (topic.length > 0xffff) throw new CodecError("invalid", `string of ${topic.length} bytes exceeds 65535`);
+		const bytes = encodePublish(topic, packet.payload, qos, packet.retain, qos ? checkId(packet.id) : 0, version === 5, Infinity) as Uint8Array;
+		if (packet.dup) bytes[0] |= 0x08;
+		return bytes;
+	}
 	const counter = new Writer();
 	writeBody(counter, packet, version);
 	const remaining = counter.pos;

@@ -11,6 +11,8 @@
  *   --no-codec     skip the codec benchmark
  *   --no-net       skip the broker benchmark
  *   --no-memory    skip the memory runs (one extra, untimed run per client configuration)
+ *   --only K,K     only these publish scenarios (keys as in SCENARIOS)
+ *   --no-xs        skip the XS section (xsnap always; Moddable's Linux runtime when MODDABLE is set)
  *   --write        write the results into docs/benchmarks.md
  *
  * Processes: this one (orchestrator, codec benchmark), Mosquitto, a raw-socket subscriber
@@ -30,6 +32,10 @@ import { median, runCodecBench, sampleJwt } from "./codec";
 import type { CodecFigure } from "./codec";
 import { DATA_PREFIX, PAYLOAD_BYTES } from "./common";
 import type { FromPublisher, FromSubscriber, MemoryFigures, PublisherJob, PublisherResult, ToPublisher, ToSubscriber } from "./common";
+import { median as xsMedian, runXsBench } from "./xs/run";
+import type { XsFigures } from "./xs/run";
+import { runLinuxBench } from "./xs/linux";
+import type { LinuxFigures } from "./xs/linux";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "../..");
@@ -527,6 +533,45 @@ function codecText(figures: CodecFigure[], options: Options): string {
 	].join("\n");
 }
 
+function xsText(f: XsFigures): string {
+	const by = (key: string) => f.cases.find((c) => c.key === key);
+	const rows = f.cases.map((c) => [c.label, xsMedian(c.us).toFixed(2), `${Math.min(...c.us).toFixed(2)}–${Math.max(...c.us).toFixed(2)}`, Math.round(xsMedian(c.meter)).toLocaleString("en-US")]);
+	const lines = [
+		`${f.engine}; ${thousands(f.messages)} messages per case and round (JWT: a quarter as many tokens), 256-byte payload, ` +
+			`topic of 46 characters, ${f.runs} rounds, cases interleaved in one worker, median shown. Each client publishes to a stand-in ` +
+			"socket (test-host/bench/xs/shims.ts): what is timed is the XS work per message down to the socket's write(). " +
+			"Meter units: the worker's count of executed XS operations (deterministic; a typed-array copy counts 2 per byte).",
+		"",
+		table(["Case", "µs per message (median)", "range", "XS meter units per message"], rows, ["l", "r", "r", "r"]),
+	];
+	const ours = by("ours-q0");
+	const theirs = by("moddable-q0");
+	const q1 = by("ours-q1");
+	if (ours && theirs) {
+		lines.push("", `Ours / Moddable \`mqtt\`, QoS 0: ${ratio(xsMedian(ours.us), xsMedian(theirs.us))} in time, ${ratio(xsMedian(ours.meter), xsMedian(theirs.meter))} in meter units` +
+			(q1 ? `; our QoS 1 (PUBACKs decoded) / their QoS 0: ${ratio(xsMedian(q1.us), xsMedian(theirs.us))}.` : "."));
+	}
+	else lines.push("", "Moddable's `mqtt` module was not measured: set MODDABLE to the SDK.");
+	return lines.join("\n");
+}
+
+function linuxText(f: LinuxFigures): string {
+	const by = (key: string) => f.phases.find((p) => p.key === key);
+	const rows = f.phases.map((p) => [p.label, xsMedian(p.cpu).toFixed(2), `${Math.min(...p.cpu).toFixed(2)}–${Math.max(...p.cpu).toFixed(2)}`, xsMedian(p.wall).toFixed(1)]);
+	const lines = [
+		`${f.sdk}, x-cli-lin (test-host/bench/xs-app, all modules preloaded, the board's XS memory); one process holds both clients, ` +
+			`each with its own connection to one local Mosquitto; phases alternate (ours, Moddable's, ...), ${f.runs} rounds, median shown. ` +
+			`QoS 0: ${thousands(f.messages)} messages of 256 bytes per phase, 16 per turn; QoS 1: ${thousands(f.qos1Messages)} messages, window 8. ` +
+			"CPU = the process's CPU time (/proc/<pid>/task/*/schedstat) over the phase, per message.",
+		"",
+		table(["Phase", "CPU µs per message (median)", "range", "wall µs per message"], rows, ["l", "r", "r", "r"]),
+	];
+	const ours = by("ours-q0");
+	const theirs = by("moddable-q0");
+	if (ours && theirs) lines.push("", `Ours / Moddable \`mqtt\`, QoS 0 CPU per message: ${ratio(xsMedian(ours.cpu), xsMedian(theirs.cpu))}.`);
+	return lines.join("\n");
+}
+
 function writeDoc(block: string): void {
 	const generated = `${BEGIN}\n<!-- Written by \`npm run bench -- --write\`; edit the text outside these markers only. -->\n\n${block}\n\n${END}`;
 	if (!existsSync(DOC)) {
@@ -566,6 +611,21 @@ async function main(): Promise<number> {
 		console.log(`\n${codecText(codec, options)}\n`);
 	}
 
+	let xs: XsFigures | undefined;
+	let linux: LinuxFigures | undefined;
+	if (options.xs) {
+		console.log("XS (xsnap): ours vs Moddable's mqtt module, no network ...");
+		xs = await runXsBench({ messages: options.messages, runs: options.runs, progress: log });
+		if (xs) console.log(`\n${xsText(xs)}\n`);
+		else console.log("  skipped: the xsnap-worker binary is not built (npm ci builds it)\n");
+		if (process.env.MODDABLE) {
+			console.log("XS on Moddable's Linux runtime: ours vs Moddable's mqtt module through one local Mosquitto ...");
+			linux = await runLinuxBench({ messages: options.messages, qos1Messages: 400, runs: options.runs, jwt: 2000, progress: log });
+			if (linux) console.log(`\n${linuxText(linux)}\n`);
+		}
+		else console.log("XS on Moddable's Linux runtime: skipped (set MODDABLE to the SDK)\n");
+	}
+
 	let network: ScenarioSummary[] | undefined;
 	let networkSkipped = "";
 	if (options.net) {
@@ -576,6 +636,8 @@ async function main(): Promise<number> {
 		}
 		else networkSkipped = "mosquitto is not installed";
 	}
+
+	// Fleet section (test-host/bench/fleet.ts) goes here.
 
 	const loadAfter = loadAverage();
 	console.log(`Load average (1, 5, 15 min) at the end: ${loadAfter}`);
@@ -601,6 +663,8 @@ async function main(): Promise<number> {
 			"#### Codec",
 			"",
 			codecText(codec, options),
+			...(xs ? ["", "#### XS: the client's work per message (xsnap)", "", xsText(xs)] : []),
+			...(linux ? ["", "#### XS on Moddable's Linux runtime", "", linuxText(linux)] : []),
 		].join("\n"));
 		console.log(`\nwrote ${path.relative(process.cwd(), DOC)}`);
 	}

@@ -4,7 +4,7 @@
  */
 
 import test from "ava";
-import { Decoder, encode, encodePublish, type CodecError } from "mqttclient/codec";
+import { Decoder, encodePublish, encodeWithin, type CodecError } from "mqttclient/codec";
 import type { Packet, ProtocolVersion, PublishPacket, QoS } from "mqttclient/packets";
 import { utf8Encode } from "bytes";
 import { connected, only, publishFromBroker } from "./fake";
@@ -33,7 +33,8 @@ test("encodePublish gives the bytes encode() gives, across varint boundaries, Qo
 				const id = qos ? 1 + Math.floor(random() * 65535) : 0;
 				const packet: PublishPacket = { type: "publish", topic, payload, qos, retain, dup: false };
 				if (qos) packet.id = id;
-				const expected = encode(packet, version);
+				// The general path (encodeWithin with no limit: the Writer), not encode(), which now uses encodePublish.
+				const expected = encodeWithin(packet, version, Infinity);
 				const fast = encodePublish(utf8Encode(topic), payload, qos, retain, id, version === 5, Infinity);
 				t.deepEqual(fast, expected, `v${version} ${topic.slice(0, 20)} ${size} bytes QoS ${qos}`);
 				checked++;
