@@ -10,7 +10,6 @@ import { mint } from "jwt";
 import { moddableTcp } from "../../../src/adapters/socket";
 import { ModdableClock } from "../../../src/adapters/clock";
 import { fake, FakeSocket } from "./shims";
-export { encodePublish } from "mqttclient/codec";
 // Resolved by ./run.ts to $MODDABLE/modules/network/mqtt/mqtt.js, or to a stub without the SDK.
 import ModdableMqtt from "moddable-mqtt";
 
