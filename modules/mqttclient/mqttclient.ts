@@ -161,6 +161,16 @@ interface Hot {
 	readonly queueLimit: number;
 	readonly version: ProtocolVersion;
 	readonly bufferSize: number;
+	/** socketTimeout after the first PINGREQ not yet followed by a complete packet. */
+	pingDeadline: number;
+	/** When the last complete packet arrived. */
+	lastReceived: number;
+	/** When the chunk being decoded arrived. */
+	receivedAt: number;
+	/** When the packet still incomplete began arriving (Infinity: none). */
+	partialSince: number;
+	/** Entries of inflight in the "unsent" stage (so an acknowledgement need not scan the map). */
+	unsent: number;
 }
 
 interface Inflight {
@@ -228,16 +238,8 @@ export class MQTTClient {
 	#timer: TimerHandle | undefined;
 	#timerAt = Infinity;
 	#connectDeadline = Infinity;
-	/** socketTimeout after the first PINGREQ not yet followed by a complete packet. */
-	#pingDeadline = Infinity;
 	/** When the last PINGREQ was queued. */
 	#lastPing = 0;
-	/** When the last complete packet arrived. */
-	#lastReceived = 0;
-	/** When the chunk being decoded arrived. */
-	#receivedAt = 0;
-	/** When the packet still incomplete began arriving (Infinity: none). */
-	#partialSince = Infinity;
 	/** Since when queued bytes have been waiting for the transport without any being written (Infinity: not blocked). */
 	#blockedSince = Infinity;
 	#queue: Uint8Array[] = [];
@@ -246,8 +248,6 @@ export class MQTTClient {
 	#queueOffset = 0;
 	#refusedBusy = false;
 	#nextId = 0;
-	/** Entries of #inflight in the "unsent" stage (so an acknowledgement need not scan the map). */
-	#unsent = 0;
 	#pendingSubscribe = new Map<number, Subscription[]>();
 	/** UNSUBSCRIBE ids awaiting UNSUBACK, with the number of topic filters. */
 	#pendingUnsubscribe = new Map<number, number>();
@@ -276,6 +276,11 @@ export class MQTTClient {
 			queueLimit: options.sendQueueSize ?? 2 * bufferSize,
 			version,
 			bufferSize,
+			pingDeadline: Infinity,
+			lastReceived: 0,
+			receivedAt: 0,
+			partialSince: Infinity,
+			unsent: 0,
 		};
 		this.#decoder = new Decoder({
 			maxPacketSize: this[HOT].bufferSize,
@@ -353,8 +358,8 @@ export class MQTTClient {
 		this[HOT].server = this.#defaultLimits();
 		this.#decoder.reset(this[HOT].version);
 		this.#connectDeadline = this[HOT].clock.now() + this.#socketTimeoutMs;
-		this.#pingDeadline = Infinity;
-		this.#partialSince = Infinity;
+		this[HOT].pingDeadline = Infinity;
+		this[HOT].partialSince = Infinity;
 		this.#blockedSince = Infinity;
 		this.#schedule();
 		const live = () => generation === this.#generation;
@@ -483,7 +488,7 @@ export class MQTTClient {
 	discardInflight(): number {
 		const n = this[HOT].inflight.size;
 		this[HOT].inflight.clear();
-		this.#unsent = 0;
+		this[HOT].unsent = 0;
 		return n;
 	}
 
@@ -676,10 +681,10 @@ export class MQTTClient {
 		try {
 			// Only a complete packet counts as progress (#progress): bytes of a packet that stops
 			// arriving prove nothing.
-			this.#receivedAt = this[HOT].clock.now();
+			this[HOT].receivedAt = this[HOT].clock.now();
 			this.#decoder.push(bytes);
-			if (this.#partialSince === Infinity && this[HOT].state === "connected" && this.#decoder.pending) {
-				this.#partialSince = this.#receivedAt;
+			if (this[HOT].partialSince === Infinity && this[HOT].state === "connected" && this.#decoder.pending) {
+				this[HOT].partialSince = this[HOT].receivedAt;
 				this.#schedule();
 			}
 		}
@@ -690,10 +695,10 @@ export class MQTTClient {
 
 	/** A complete packet arrived (decoded or drained). */
 	#progress(): void {
-		this.#lastReceived = this.#receivedAt;
-		this.#partialSince = Infinity;
-		if (this.#pingDeadline !== Infinity) {
-			this.#pingDeadline = Infinity;
+		this[HOT].lastReceived = this[HOT].receivedAt;
+		this[HOT].partialSince = Infinity;
+		if (this[HOT].pingDeadline !== Infinity) {
+			this[HOT].pingDeadline = Infinity;
 			// The next PINGREQ is due a keepalive after the last traffic, maybe before the timer.
 			this.#schedule();
 		}
@@ -771,7 +776,7 @@ export class MQTTClient {
 		};
 		this[HOT].state = "connected";
 		this.#connectDeadline = Infinity;
-		this.#lastReceived = this.#receivedAt;
+		this[HOT].lastReceived = this[HOT].receivedAt;
 		// Incoming QoS 2 ids awaiting PUBREL belong to the session: kept when it resumed, so a
 		// PUBLISH the broker sends again is not delivered twice.
 		if (!packet.sessionPresent) this.#incomingQos2.clear();
@@ -860,18 +865,18 @@ export class MQTTClient {
 	#countUnsent(): void {
 		let n = 0;
 		for (const entry of this[HOT].inflight.values()) if (entry.stage === "unsent") n++;
-		this.#unsent = n;
+		this[HOT].unsent = n;
 	}
 
 	#sendWaiting(): void {
-		if (this.#unsent === 0) return;
+		if (this[HOT].unsent === 0) return;
 		let sent = 0;
 		for (const entry of this[HOT].inflight.values()) if (entry.stage !== "unsent") sent++;
 		for (const entry of this[HOT].inflight.values()) {
 			if (sent >= this.#effectiveWindow()) return;
 			if (entry.stage !== "unsent") continue;
 			entry.stage = "sent";
-			this.#unsent--;
+			this[HOT].unsent--;
 			this.#enqueue(entry.encoded, false);
 			sent++;
 		}
@@ -971,7 +976,7 @@ export class MQTTClient {
 			this.#delivered(packet, "PUBLISH");
 			return;
 		}
-		if (entry.stage === "unsent") this.#unsent--;
+		if (entry.stage === "unsent") this[HOT].unsent--;
 		entry.stage = "released";
 		this.#sendPacket({ type: "pubrel", id: packet.id });
 	}
@@ -988,7 +993,7 @@ export class MQTTClient {
 	#delivered(packet: AckPacket, what: string): void {
 		const entry = this[HOT].inflight.get(packet.id)!;
 		this[HOT].inflight.delete(packet.id);
-		if (entry.stage === "unsent") this.#unsent--;
+		if (entry.stage === "unsent") this[HOT].unsent--;
 		const rc = packet.reasonCode ?? 0;
 		if (rc >= 0x80) {
 			const d = ackDiagnostic(`${what} to ${entry.packet.topic}`, rc, packet.properties?.reasonString);
@@ -1142,12 +1147,12 @@ export class MQTTClient {
 		if (this[HOT].state === "connecting" || this[HOT].state === "disconnecting") return this.#connectDeadline;
 		if (this[HOT].state !== "connected") return Infinity;
 		const socketTimeoutMs = this.#socketTimeoutMs;
-		let at = Math.min(this.#partialSince + socketTimeoutMs, this.#blockedSince + socketTimeoutMs);
+		let at = Math.min(this[HOT].partialSince + socketTimeoutMs, this.#blockedSince + socketTimeoutMs);
 		const keepAliveMs = this[HOT].server.keepAlive * 1000;
 		if (!keepAliveMs) return at;
-		if (this.#pingDeadline === Infinity) return Math.min(at, Math.min(this[HOT].lastSent, this.#lastReceived) + keepAliveMs);
+		if (this[HOT].pingDeadline === Infinity) return Math.min(at, Math.min(this[HOT].lastSent, this[HOT].lastReceived) + keepAliveMs);
 		// Awaiting an answer: the deadline stands; meanwhile the broker still hears from us every keepalive.
-		at = Math.min(at, this.#pingDeadline);
+		at = Math.min(at, this[HOT].pingDeadline);
 		return Math.min(at, Math.max(this[HOT].lastSent, this.#lastPing) + keepAliveMs);
 	}
 
@@ -1191,15 +1196,15 @@ export class MQTTClient {
 	/** Closes a dead or stalled connection (false), or sends PINGREQ when due. */
 	#checkLink(now: number): boolean {
 		const seconds = this.#socketTimeoutMs / 1000;
-		if (now >= this.#pingDeadline) {
+		if (now >= this[HOT].pingDeadline) {
 			this.#teardown(diagnostic("keepalive_timeout", STATE.CONNECTION_TIMEOUT,
 				`no answer from the broker within ${seconds} s of PINGREQ: the connection is half-open or the broker is stuck`,
 				"the device reconnects; if this repeats, check the network path (NAT timeouts, WiFi power saving)"));
 			return false;
 		}
-		if (now >= this.#partialSince + this.#socketTimeoutMs) {
+		if (now >= this[HOT].partialSince + this.#socketTimeoutMs) {
 			this.#teardown(diagnostic("link_stalled", STATE.CONNECTION_TIMEOUT,
-				`a packet from the broker began arriving ${Math.round((now - this.#partialSince) / 100) / 10} s ago and is still incomplete: the link or the broker has stalled`,
+				`a packet from the broker began arriving ${Math.round((now - this[HOT].partialSince) / 100) / 10} s ago and is still incomplete: the link or the broker has stalled`,
 				"the device reconnects; if this repeats, check the network path and the broker"));
 			return false;
 		}
@@ -1211,9 +1216,9 @@ export class MQTTClient {
 		}
 		const keepAliveMs = this[HOT].server.keepAlive * 1000;
 		if (!keepAliveMs) return true;
-		if (this.#pingDeadline === Infinity) {
-			if (now >= Math.min(this[HOT].lastSent, this.#lastReceived) + keepAliveMs) {
-				this.#pingDeadline = now + this.#socketTimeoutMs;
+		if (this[HOT].pingDeadline === Infinity) {
+			if (now >= Math.min(this[HOT].lastSent, this[HOT].lastReceived) + keepAliveMs) {
+				this[HOT].pingDeadline = now + this.#socketTimeoutMs;
 				this.#ping(now);
 			}
 		}
@@ -1246,8 +1251,8 @@ export class MQTTClient {
 		this.#queueOffset = 0;
 		this[HOT].queuedBytes = 0;
 		this.#refusedBusy = false;
-		this.#pingDeadline = Infinity;
-		this.#partialSince = Infinity;
+		this[HOT].pingDeadline = Infinity;
+		this[HOT].partialSince = Infinity;
 		this.#blockedSince = Infinity;
 		this.#handlersRunning = 0;
 		this.#pendingSubscribe.clear();
