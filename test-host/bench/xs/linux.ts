@@ -93,7 +93,7 @@ export async function runLinuxBench(options: { messages: number; qos1Messages: n
 	}
 }
 
-async function runApp(binary: string, port: number, options: { messages: number; qos1Messages: number; runs: number; jwt: number; progress?: (line: string) => void }, sdkRoot: string): Promise<LinuxFigures> {
+export async function runApp(binary: string, port: number, options: { messages: number; qos1Messages: number; runs: number; jwt: number; progress?: (line: string) => void }, sdkRoot: string): Promise<LinuxFigures> {
 	// Line-buffered stdout, so each marker arrives when it is printed.
 	const child = spawn("stdbuf", ["-oL", binary], {
 		env: {
