@@ -74,7 +74,7 @@ interface Options {
 }
 
 function usage(problem: string): never {
-	console.error(`${problem}\nusage: npm run bench -- [--messages N] [--warmup N] [--runs N] [--codec-ms N] [--no-codec] [--no-net] [--no-memory] [--write]`);
+	console.error(`${problem}\nusage: npm run bench -- [--messages N] [--warmup N] [--runs N] [--codec-ms N] [--only KEY,KEY] [--no-codec] [--no-net] [--no-memory] [--no-xs] [--write]`);
 	process.exit(2);
 }
 
