@@ -1,9 +1,24 @@
 /*
- * bytes: UTF-8 and base64url over Uint8Array, in plain ECMAScript.
+ * bytes: UTF-8 and base64url over Uint8Array.
  *
- * XS has ArrayBuffer.fromString / String.fromArrayBuffer, Node has Buffer and TextEncoder;
- * neither exists on the other side, so the logic uses these instead and runs unchanged on both.
+ * XS has ArrayBuffer.fromString / String.fromArrayBuffer, Node has Buffer and TextEncoder; neither
+ * exists on the other side. utf8Encode uses XS's native conversion when the engine has it (found by
+ * a feature test, no import: the module stays platform-free) and plain ECMAScript otherwise, with
+ * the same bytes either way: a string with a lone surrogate goes through the ECMAScript path, which
+ * writes U+FFFD for it (XS would copy its internal three-byte form). Everything else here is plain
+ * ECMAScript.
  */
+
+type FromString = (this: ArrayBufferConstructor, text: string) => ArrayBuffer;
+type IsWellFormed = (this: string) => boolean;
+
+/** XS's native UTF-8 conversion (absent on Node, and in xsnap, whose strings are CESU-8). */
+const nativeFromString: FromString | undefined = (ArrayBuffer as unknown as { fromString?: FromString }).fromString;
+/** ES2024 String.prototype.isWellFormed, where the engine has it. */
+const isWellFormed: IsWellFormed | undefined = (String.prototype as unknown as { isWellFormed?: IsWellFormed }).isWellFormed;
+
+/** True when utf8Encode converts natively on this engine (XS); for tests and benchmarks. */
+export const NATIVE_UTF8 = typeof nativeFromString === "function";
 
 /** Number of bytes `text` takes in UTF-8 (lone surrogates count as U+FFFD, 3 bytes). */
 export function utf8Length(text: string): number {
@@ -50,7 +65,23 @@ export function utf8Write(text: string, target: Uint8Array, offset: number): num
 	return offset;
 }
 
+/**
+ * `text` in UTF-8, in a Uint8Array of its own (offset 0, exactly its length). Natively on XS: one
+ * C call and no loop in JS. A string with a lone surrogate is written by utf8Write (U+FFFD).
+ */
 export function utf8Encode(text: string): Uint8Array {
+	if (nativeFromString !== undefined) {
+		// Called on ArrayBuffer: XS constructs the result with `this`.
+		const bytes = new Uint8Array(nativeFromString.call(ArrayBuffer, text));
+		// As many bytes as UTF-16 units: all ASCII. Otherwise the native bytes are right unless the
+		// string has a lone surrogate (where the engine cannot tell, take the ECMAScript path).
+		if (bytes.length === text.length || (isWellFormed !== undefined && isWellFormed.call(text))) return bytes;
+	}
+	return utf8EncodeJs(text);
+}
+
+/** utf8Encode in plain ECMAScript on every engine (the reference the native path is tested against). */
+export function utf8EncodeJs(text: string): Uint8Array {
 	const bytes = new Uint8Array(utf8Length(text));
 	utf8Write(text, bytes, 0);
 	return bytes;
@@ -104,24 +135,63 @@ export function utf8Decode(bytes: Uint8Array, start = 0, end = bytes.length): st
 
 const BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-/** base64url without padding (RFC 4648 §5), as JWT uses it. */
-export function base64urlEncode(bytes: Uint8Array): string {
-	let out = "";
+/** Character codes of the base64url digits (an array index is XS's cheapest lookup). */
+const DIGITS: readonly number[] = Object.freeze(Array.from(BASE64URL, (c) => c.charCodeAt(0)));
+
+/** Length of the base64url text (no padding) of `length` bytes. */
+export function base64urlLength(length: number): number {
+	return ((length * 4) + 2) / 3 | 0;
+}
+
+/**
+ * Writes base64url (no padding) of `bytes` as ASCII into `target` at `offset`, in one pass;
+ * returns the offset after the last character.
+ */
+export function base64urlWrite(bytes: Uint8Array, target: Uint8Array, offset: number): number {
+	const length = bytes.length;
 	let i = 0;
-	for (; i + 2 < bytes.length; i += 3) {
+	for (; i + 2 < length; i += 3) {
 		const n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
-		out += BASE64URL[n >> 18] + BASE64URL[(n >> 12) & 63] + BASE64URL[(n >> 6) & 63] + BASE64URL[n & 63];
+		target[offset] = DIGITS[n >> 18];
+		target[offset + 1] = DIGITS[(n >> 12) & 63];
+		target[offset + 2] = DIGITS[(n >> 6) & 63];
+		target[offset + 3] = DIGITS[n & 63];
+		offset += 4;
 	}
-	const rest = bytes.length - i;
+	const rest = length - i;
 	if (rest === 1) {
 		const n = bytes[i] << 16;
-		out += BASE64URL[n >> 18] + BASE64URL[(n >> 12) & 63];
+		target[offset++] = DIGITS[n >> 18];
+		target[offset++] = DIGITS[(n >> 12) & 63];
 	}
 	else if (rest === 2) {
 		const n = (bytes[i] << 16) | (bytes[i + 1] << 8);
-		out += BASE64URL[n >> 18] + BASE64URL[(n >> 12) & 63] + BASE64URL[(n >> 6) & 63];
+		target[offset++] = DIGITS[n >> 18];
+		target[offset++] = DIGITS[(n >> 12) & 63];
+		target[offset++] = DIGITS[(n >> 6) & 63];
 	}
+	return offset;
+}
+
+type FromArrayBuffer = (this: StringConstructor, buffer: ArrayBuffer) => string;
+/** XS's native bytes-to-string (absent on Node and in xsnap). */
+const nativeFromArrayBuffer: FromArrayBuffer | undefined = (String as unknown as { fromArrayBuffer?: FromArrayBuffer }).fromArrayBuffer;
+
+/** ASCII bytes (all below 0x80, which the caller guarantees) as a string. Natively on XS. */
+export function asciiString(bytes: Uint8Array): string {
+	if (nativeFromArrayBuffer !== undefined && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength)
+		return nativeFromArrayBuffer.call(String, bytes.buffer as ArrayBuffer);
+	let out = "";
+	for (let i = 0; i < bytes.length; i += 4096)
+		out += String.fromCharCode.apply(null, bytes.subarray(i, Math.min(bytes.length, i + 4096)) as unknown as number[]);
 	return out;
+}
+
+/** base64url without padding (RFC 4648 §5), as JWT uses it. */
+export function base64urlEncode(bytes: Uint8Array): string {
+	const out = new Uint8Array(base64urlLength(bytes.length));
+	base64urlWrite(bytes, out, 0);
+	return asciiString(out);
 }
 
 /** Decodes base64url (padding optional); undefined on any character outside the alphabet. */

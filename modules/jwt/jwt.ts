@@ -6,7 +6,7 @@
  * so this module is plain ECMAScript.
  */
 
-import { base64urlDecode, base64urlEncode, utf8Decode, utf8Encode } from "bytes";
+import { asciiString, base64urlDecode, base64urlEncode, base64urlLength, base64urlWrite, utf8Decode, utf8Encode } from "bytes";
 
 /** HMAC-SHA256 of `data` under `key`: 32 bytes. */
 export type HmacSha256 = (key: Uint8Array, data: Uint8Array) => Uint8Array;
@@ -52,16 +52,32 @@ export interface Minted {
 	claims: Claims;
 }
 
+/** The header segment, computed once: base64url of {"alg":"HS256","typ":"JWT"}. */
 const HEADER = base64urlEncode(utf8Encode(JSON.stringify({ alg: "HS256", typ: "JWT" })));
+const DOT = 0x2e;
+const SIGNATURE_LENGTH = base64urlLength(32);
 
 function keyBytes(secret: string | Uint8Array): Uint8Array {
 	return typeof secret === "string" ? utf8Encode(secret) : secret;
 }
 
-/** Signs arbitrary claims. */
+/**
+ * Signs arbitrary claims. The token is built as ASCII bytes in one buffer (header segment, claims
+ * in base64url written in one pass, signature) and becomes a string once at the end.
+ */
 export function sign(claims: Claims, secret: string | Uint8Array, hmac: HmacSha256): string {
-	const input = HEADER + "." + base64urlEncode(utf8Encode(JSON.stringify(claims)));
-	return input + "." + base64urlEncode(hmac(keyBytes(secret), utf8Encode(input)));
+	const json = utf8Encode(JSON.stringify(claims));
+	const header = utf8Encode(HEADER);
+	const inputLength = header.length + 1 + base64urlLength(json.length);
+	const token = new Uint8Array(inputLength + 1 + SIGNATURE_LENGTH);
+	token.set(header, 0);
+	token[header.length] = DOT;
+	base64urlWrite(json, token, header.length + 1);
+	const signature = hmac(keyBytes(secret), token.slice(0, inputLength));
+	if (signature.length !== 32) throw new RangeError(`HMAC-SHA256 gave ${signature.length} bytes, not 32`);
+	token[inputLength] = DOT;
+	base64urlWrite(signature, token, inputLength + 1);
+	return asciiString(token);
 }
 
 /** Mints the device token: iss, aud, sub, iat = now - margin (nbf too if asked) and exp = now + ttl. */

@@ -10,7 +10,7 @@
  * it (its head). Malformed input is reported through onError and never escapes as an exception.
  */
 
-import { utf8Decode, utf8Length, utf8Write } from "bytes";
+import { utf8Decode, utf8Encode, utf8Length, utf8Write } from "bytes";
 import {
 	PACKET_TYPE_NAME,
 	PACKET_TYPE_NUMBER,
@@ -345,6 +345,15 @@ export function packetSize(packet: Packet, version: ProtocolVersion): number {
 
 /** Encodes a packet. Throws CodecError("invalid") for a packet that cannot be represented. */
 export function encode(packet: Packet, version: ProtocolVersion): Uint8Array {
+	if (packet.type === "publish" && !(version === 5 && packet.properties)) {
+		// PUBLISH without properties: the one-pass encoder, from the topic's UTF-8.
+		const qos = checkQoS(packet.qos);
+		const topic = utf8Encode(packet.topic);
+		if (topic.length > 0xffff) throw new CodecError("invalid", `string of ${topic.length} bytes exceeds 65535`);
+		const bytes = encodePublish(topic, packet.payload, qos, packet.retain, qos ? checkId(packet.id) : 0, version === 5, Infinity) as Uint8Array;
+		if (packet.dup) bytes[0] |= 0x08;
+		return bytes;
+	}
 	const counter = new Writer();
 	writeBody(counter, packet, version);
 	const remaining = counter.pos;
@@ -355,6 +364,60 @@ export function encode(packet: Packet, version: ProtocolVersion): Uint8Array {
 	w.varint(remaining);
 	writeBody(w, packet, version);
 	return bytes;
+}
+
+/**
+ * Encodes a packet unless it is larger than `limit` bytes: then returns its size and allocates
+ * nothing. One sizing pass and one writing pass. Throws CodecError("invalid") as encode() does.
+ */
+export function encodeWithin(packet: Packet, version: ProtocolVersion, limit: number): Uint8Array | number {
+	const counter = new Writer();
+	writeBody(counter, packet, version);
+	const remaining = counter.pos;
+	if (remaining > MAX_REMAINING_LENGTH) throw new CodecError("invalid", `packet body of ${remaining} bytes exceeds the MQTT maximum`);
+	const size = 1 + varintSize(remaining) + remaining;
+	if (size > limit) return size;
+	const bytes = new Uint8Array(size);
+	const w = new Writer(bytes);
+	w.byte((PACKET_TYPE_NUMBER[packet.type] << 4) | fixedHeaderFlags(packet));
+	w.varint(remaining);
+	writeBody(w, packet, version);
+	return bytes;
+}
+
+/**
+ * The hot path: a PUBLISH without properties from a topic already in UTF-8 (checked by the caller:
+ * no wildcard, no U+0000, at most 65535 bytes) and the payload, in one allocation, with no sizing
+ * pass. Returns the packet's size instead when it is larger than `limit` (nothing allocated).
+ * Same bytes as encode() of the same packet (MQTT 5.0: a property length of 0).
+ */
+export function encodePublish(topic: Uint8Array, payload: Uint8Array, qos: QoS, retain: boolean, id: number, v5: boolean, limit: number): Uint8Array | number {
+	const topicLength = topic.length;
+	const remaining = 2 + topicLength + (qos ? 2 : 0) + (v5 ? 1 : 0) + payload.length;
+	const lengthBytes = remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4;
+	const size = 1 + lengthBytes + remaining;
+	if (size > limit) return size;
+	if (remaining > MAX_REMAINING_LENGTH) throw new CodecError("invalid", `packet body of ${remaining} bytes exceeds the MQTT maximum`);
+	const out = new Uint8Array(size);
+	out[0] = 0x30 | (qos << 1) | (retain ? 1 : 0);
+	let pos = 1;
+	let v = remaining;
+	while (v >= 128) {
+		out[pos++] = (v & 0x7f) | 0x80;
+		v >>>= 7;
+	}
+	out[pos++] = v;
+	out[pos++] = topicLength >> 8;
+	out[pos++] = topicLength & 0xff;
+	out.set(topic, pos);
+	pos += topicLength;
+	if (qos) {
+		out[pos++] = id >> 8;
+		out[pos++] = id & 0xff;
+	}
+	if (v5) out[pos++] = 0;
+	out.set(payload, pos);
+	return out;
 }
 
 /* ----------------------------------------------------------------------------------------- */
@@ -731,7 +794,21 @@ export class Decoder {
 		const resets = this.#resets;
 		while (i < n && this.#state !== FAILED && resets === this.#resets) {
 			switch (this.#state) {
-				case HEADER:
+				case HEADER: {
+					// An acknowledgement of two bytes (the common case: PUBACK, PUBREC, PUBREL, PUBCOMP
+					// without reason code) whole in the chunk: decoded in place, no copy. Same packet
+					// and same checks as the general path.
+					const first = chunk[i];
+					if (i + 3 < n && chunk[i + 1] === 2 && this.#options.maxPacketSize >= 4 && (first === 0x40 || first === 0x50 || first === 0x62 || first === 0x70)) {
+						const id = (chunk[i + 2] << 8) | chunk[i + 3];
+						i += 4;
+						if (!id) {
+							this.#fail(new CodecError("malformed", "packet identifier 0"));
+							break;
+						}
+						this.#options.onPacket({ type: PACKET_TYPE_NAME[first >> 4] as AckPacket["type"], id });
+						break;
+					}
 					this.#first = chunk[i++];
 					if (!PACKET_TYPE_NAME[this.#first >> 4]) {
 						this.#fail(new CodecError("malformed", `reserved packet type 0 (first byte 0x${hex(this.#first)})`));
@@ -742,6 +819,7 @@ export class Decoder {
 					this.#multiplier = 1;
 					this.#lengthBytes = 0;
 					break;
+				}
 				case LENGTH: {
 					const digit = chunk[i++];
 					this.#remaining += (digit & 0x7f) * this.#multiplier;

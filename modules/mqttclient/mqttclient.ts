@@ -21,7 +21,7 @@
  * - Every close is reported once, with a Diagnostic.
  */
 
-import { CodecError, Decoder, encode, packetSize, type OversizeInfo } from "mqttclient/codec";
+import { CodecError, Decoder, encode, encodePublish, encodeWithin, packetSize, type OversizeInfo } from "mqttclient/codec";
 import {
 	ackDiagnostic,
 	connackDiagnostic,
@@ -145,6 +145,34 @@ export interface PublishOptions {
 
 type ClientState = "disconnected" | "connecting" | "connected" | "disconnecting";
 
+/** MQTTClient's hot state (see [HOT]). */
+interface Hot {
+	state: ClientState;
+	transport: Transport | undefined;
+	/** Bytes waiting for the transport. */
+	queuedBytes: number;
+	/** When bytes were last written to the transport. */
+	lastSent: number;
+	inflight: Map<number, Inflight>;
+	server: ServerLimits;
+	/** Topic names already checked, with their UTF-8 (at most TOPIC_CACHE). */
+	topics: Map<string, Uint8Array>;
+	readonly clock: MqttClock;
+	readonly queueLimit: number;
+	readonly version: ProtocolVersion;
+	readonly bufferSize: number;
+	/** socketTimeout after the first PINGREQ not yet followed by a complete packet. */
+	pingDeadline: number;
+	/** When the last complete packet arrived. */
+	lastReceived: number;
+	/** When the chunk being decoded arrived. */
+	receivedAt: number;
+	/** When the packet still incomplete began arriving (Infinity: none). */
+	partialSince: number;
+	/** Entries of inflight in the "unsent" stage (so an acknowledgement need not scan the map). */
+	unsent: number;
+}
+
 interface Inflight {
 	packet: PublishPacket;
 	encoded: Uint8Array;
@@ -160,7 +188,12 @@ interface ServerLimits {
 	keepAlive: number;
 }
 
+/** The key of MQTTClient's hot state; not exported. */
+const HOT: unique symbol = Symbol("mqttclient hot state");
+
 const MAX_ID = 0xffff;
+/** Checked topics whose UTF-8 is kept (a device publishes to a handful); the cache empties when full. */
+const TOPIC_CACHE = 8;
 /**
  * Acknowledgements and PINGREQs that may wait for a transport that takes nothing (the broker keeps
  * sending but does not read): beyond this the link is stalled.
@@ -182,53 +215,39 @@ const BOOLEAN_LIMITS: readonly (readonly [keyof Properties, string])[] = deepFre
 ] as const);
 
 export class MQTTClient {
+	/**
+	 * The state the publish and acknowledgement paths touch, in one plain object under a symbol
+	 * this module keeps to itself. XS finds a private field by walking all of the class's private
+	 * methods and fields in order (44 methods come first); an own property keyed by a symbol is
+	 * found right after the instance's one private record (docs/decisions.md, 2026-11-30).
+	 */
+	readonly [HOT]: Hot;
 	readonly #o: MQTTClientOptions;
-	readonly #clock: MqttClock;
-	readonly #version: ProtocolVersion;
-	readonly #bufferSize: number;
 	readonly #window: number;
-	readonly #queueLimit: number;
 	readonly #socketTimeoutMs: number;
 	readonly #decoder: Decoder;
 	#keepAlive: number;
 
-	#state: ClientState = "disconnected";
 	#generation = 0;
-	#transport: Transport | undefined;
 	#connect: Uint8Array | undefined;
 	#connectBytes = 0;
 	#connectSent = false;
 	#cleanStart = true;
-	#server: ServerLimits;
 	/** The Maximum QoS for which a downgrade was last reported (2: none). */
 	#downgradeReported: QoS = 2;
 	#timer: TimerHandle | undefined;
 	#timerAt = Infinity;
 	#connectDeadline = Infinity;
-	/** socketTimeout after the first PINGREQ not yet followed by a complete packet. */
-	#pingDeadline = Infinity;
 	/** When the last PINGREQ was queued. */
 	#lastPing = 0;
-	/** When bytes were last written to the transport. */
-	#lastSent = 0;
-	/** When the last complete packet arrived. */
-	#lastReceived = 0;
-	/** When the chunk being decoded arrived. */
-	#receivedAt = 0;
-	/** When the packet still incomplete began arriving (Infinity: none). */
-	#partialSince = Infinity;
 	/** Since when queued bytes have been waiting for the transport without any being written (Infinity: not blocked). */
 	#blockedSince = Infinity;
 	#queue: Uint8Array[] = [];
 	/** The control packets (acknowledgements, PINGREQ) in #queue, in order. */
 	#control: Uint8Array[] = [];
 	#queueOffset = 0;
-	#queuedBytes = 0;
 	#refusedBusy = false;
 	#nextId = 0;
-	#inflight = new Map<number, Inflight>();
-	/** Entries of #inflight in the "unsent" stage (so an acknowledgement need not scan the map). */
-	#unsent = 0;
 	#pendingSubscribe = new Map<number, Subscription[]>();
 	/** UNSUBSCRIBE ids awaiting UNSUBACK, with the number of topic filters. */
 	#pendingUnsubscribe = new Map<number, number>();
@@ -238,19 +257,34 @@ export class MQTTClient {
 
 	constructor(options: MQTTClientOptions) {
 		this.#o = options;
-		this.#clock = options.clock;
-		this.#version = options.protocolVersion ?? 4;
-		this.#bufferSize = options.bufferSize ?? 1024;
+		const version = options.protocolVersion ?? 4;
+		const bufferSize = options.bufferSize ?? 1024;
 		this.#window = Math.max(1, Math.min(options.inflightWindow ?? 8, MAX_ID));
-		this.#queueLimit = options.sendQueueSize ?? 2 * this.#bufferSize;
 		this.#socketTimeoutMs = (options.socketTimeout ?? 30) * 1000;
 		this.#keepAlive = options.keepAlive ?? 60;
-		if (this.#version !== 4 && this.#version !== 5) throw new RangeError(`protocolVersion must be 4 or 5, not ${String(this.#version)}`);
-		if (!(this.#bufferSize >= 64)) throw new RangeError("bufferSize must be at least 64 bytes");
-		this.#server = this.#defaultLimits();
+		if (version !== 4 && version !== 5) throw new RangeError(`protocolVersion must be 4 or 5, not ${String(version)}`);
+		if (!(bufferSize >= 64)) throw new RangeError("bufferSize must be at least 64 bytes");
+		this[HOT] = {
+			state: "disconnected",
+			transport: undefined,
+			queuedBytes: 0,
+			lastSent: 0,
+			inflight: new Map<number, Inflight>(),
+			server: this.#defaultLimits(),
+			topics: new Map<string, Uint8Array>(),
+			clock: options.clock,
+			queueLimit: options.sendQueueSize ?? 2 * bufferSize,
+			version,
+			bufferSize,
+			pingDeadline: Infinity,
+			lastReceived: 0,
+			receivedAt: 0,
+			partialSince: Infinity,
+			unsent: 0,
+		};
 		this.#decoder = new Decoder({
-			maxPacketSize: this.#bufferSize,
-			protocolVersion: this.#version,
+			maxPacketSize: this[HOT].bufferSize,
+			protocolVersion: this[HOT].version,
 			onPacket: (p) => this.#onPacket(p),
 			onOversize: (info) => this.#onOversize(info),
 			onError: (e) => this.#protocolError(0x81, `malformed packet from broker: ${e.message}`),
@@ -258,30 +292,30 @@ export class MQTTClient {
 	}
 
 	get state(): ClientState {
-		return this.#state;
+		return this[HOT].state;
 	}
 	get connected(): boolean {
-		return this.#state === "connected";
+		return this[HOT].state === "connected";
 	}
 	get protocolVersion(): ProtocolVersion {
-		return this.#version;
+		return this[HOT].version;
 	}
 	/** Outgoing QoS 1/2 messages not yet acknowledged (kept across reconnects). */
 	get inflight(): number {
-		return this.#inflight.size;
+		return this[HOT].inflight.size;
 	}
 	/** Bytes waiting for the transport. */
 	get queuedBytes(): number {
-		return this.#queuedBytes;
+		return this[HOT].queuedBytes;
 	}
 	/** Largest packet that may be sent now. */
 	get maximumPacketSize(): number {
-		return Math.min(this.#bufferSize, this.#server.maximumPacketSize);
+		return Math.min(this[HOT].bufferSize, this[HOT].server.maximumPacketSize);
 	}
 	/** True when a publish of the given QoS would be accepted now (connection up, window and queue room). */
 	canPublish(qos: QoS = 0): boolean {
-		if (this.#state !== "connected" || this.#queuedBytes >= this.#queueLimit) return false;
-		return qos === 0 || this.#server.maximumQoS === 0 || this.#inflight.size < this.#effectiveWindow();
+		if (this[HOT].state !== "connected" || this[HOT].queuedBytes >= this[HOT].queueLimit) return false;
+		return qos === 0 || this[HOT].server.maximumQoS === 0 || this[HOT].inflight.size < this.#effectiveWindow();
 	}
 
 	/** Keepalive in seconds requested by the next CONNECT (0 disables). */
@@ -295,42 +329,42 @@ export class MQTTClient {
 
 	/** Size in bytes of the CONNECT packet these options produce. */
 	connectSize(options: ConnectOptions): number {
-		return packetSize(this.#connectPacket(options), this.#version);
+		return packetSize(this.#connectPacket(options), this[HOT].version);
 	}
 
 	connect(options: ConnectOptions): Outcome {
-		if (this.#state !== "disconnected") return this.#refuse("already_connected", `cannot connect while ${this.#state}`);
+		if (this[HOT].state !== "disconnected") return this.#refuse("already_connected", `cannot connect while ${this[HOT].state}`);
 		let packet: ConnectPacket;
 		let encoded: Uint8Array;
 		try {
 			packet = this.#connectPacket(options);
-			const size = packetSize(packet, this.#version);
-			if (size > this.#bufferSize) {
+			const size = packetSize(packet, this[HOT].version);
+			if (size > this[HOT].bufferSize) {
 				return this.#refuse("connect_too_large",
-					`CONNECT is ${size} bytes, over the ${this.#bufferSize}-byte buffer`,
+					`CONNECT is ${size} bytes, over the ${this[HOT].bufferSize}-byte buffer`,
 					"shorten the credentials, the client id or the will, or raise mqtt.bufferSize");
 			}
-			encoded = encode(packet, this.#version);
+			encoded = encode(packet, this[HOT].version);
 		}
 		catch (e) {
 			return this.#refuse("invalid_connect", `CONNECT cannot be encoded: ${errorText(e)}`);
 		}
 		const generation = ++this.#generation;
-		this.#state = "connecting";
+		this[HOT].state = "connecting";
 		this.#connect = encoded;
 		this.#connectBytes = encoded.length;
 		this.#connectSent = false;
 		this.#cleanStart = packet.cleanStart;
-		this.#server = this.#defaultLimits();
-		this.#decoder.reset(this.#version);
-		this.#connectDeadline = this.#clock.now() + this.#socketTimeoutMs;
-		this.#pingDeadline = Infinity;
-		this.#partialSince = Infinity;
+		this[HOT].server = this.#defaultLimits();
+		this.#decoder.reset(this[HOT].version);
+		this.#connectDeadline = this[HOT].clock.now() + this.#socketTimeoutMs;
+		this[HOT].pingDeadline = Infinity;
+		this[HOT].partialSince = Infinity;
 		this.#blockedSince = Infinity;
 		this.#schedule();
 		const live = () => generation === this.#generation;
 		try {
-			this.#transport = this.#o.transport({ host: options.host, port: options.port, tls: options.tls }, {
+			this[HOT].transport = this.#o.transport({ host: options.host, port: options.port, tls: options.tls }, {
 				onConnect: () => { if (live()) this.#onTransportConnect(); },
 				onData: (bytes) => { if (live()) this.#onData(bytes); },
 				onWritable: () => { if (live()) this.#onWritable(); },
@@ -344,34 +378,65 @@ export class MQTTClient {
 		return { ok: true, id: 0, bytes: encoded.length };
 	}
 
-	publish(topic: string, payload: string | Uint8Array, options: PublishOptions = {}): Outcome {
-		const requested = options.qos ?? 0;
-		const retain = options.retain ?? false;
-		const problem = checkTopicName(topic);
-		if (problem) return this.#refuse("invalid_topic", `cannot publish to "${topic}": ${problem}`);
+	publish(topic: string, payload: string | Uint8Array, options?: PublishOptions): Outcome {
+		// The hot path (see docs/benchmarks.md): the topic's UTF-8 comes from a small cache of
+		// checked topics, the packet is written in one allocation without a sizing pass, and goes
+		// straight to the transport when nothing waits before it.
+		const h = this[HOT];
+		let topicBytes = h.topics.get(topic);
+		if (topicBytes === undefined) {
+			const problem = checkTopicName(topic);
+			if (problem) return this.#refuse("invalid_topic", `cannot publish to "${topic}": ${problem}`);
+			topicBytes = utf8Encode(topic);
+			if (topicBytes.length > 0xffff) return this.#refuse("invalid_topic", `cannot publish to "${topic}": the topic is longer than 65535 bytes`);
+			if (h.topics.size >= TOPIC_CACHE) h.topics.clear();
+			h.topics.set(topic, topicBytes);
+		}
+		const requested = options?.qos ?? 0;
+		const retain = options?.retain ?? false;
 		if (requested !== 0 && requested !== 1 && requested !== 2) return this.#refuse("invalid_qos", `QoS ${String(requested)} is not 0, 1 or 2`);
-		if (this.#state !== "connected") return this.#refuse("not_connected", `cannot publish to ${topic}: not connected`);
+		if (h.state !== "connected") return this.#refuse("not_connected", `cannot publish to ${topic}: not connected`);
 		// MQTT 5: never above the broker's Maximum QoS; the message goes at the QoS it allows.
-		const qos = requested > this.#server.maximumQoS ? this.#server.maximumQoS : requested;
-		if (retain && !this.#server.retainAvailable) return this.#refuse("retain_not_supported", "the broker does not accept retained messages");
-		if (qos > 0 && this.#inflight.size >= this.#effectiveWindow())
-			return this.#refuse("inflight_full", `${this.#inflight.size} messages await acknowledgement (window ${this.#effectiveWindow()})`, "publish again after onDelivered");
-		const packet: PublishPacket = {
-			type: "publish",
-			topic,
-			payload: typeof payload === "string" ? utf8Encode(payload) : payload,
-			qos,
-			retain,
-			dup: false,
-		};
-		if (qos > 0) packet.id = this.#allocateId();
-		if (options.properties && this.#version === 5) packet.properties = options.properties;
-		const encoded = this.#encodeBounded(packet, `PUBLISH to ${topic}`);
+		const server = h.server;
+		const qos = requested > server.maximumQoS ? server.maximumQoS : requested;
+		if (retain && !server.retainAvailable) return this.#refuse("retain_not_supported", "the broker does not accept retained messages");
+		if (qos > 0 && h.inflight.size >= this.#effectiveWindow())
+			return this.#refuse("inflight_full", `${h.inflight.size} messages await acknowledgement (window ${this.#effectiveWindow()})`, "publish again after onDelivered");
+		const body = typeof payload === "string" ? utf8Encode(payload) : payload;
+		const v5 = h.version === 5;
+		const properties = v5 ? options?.properties : undefined;
+		const id = qos > 0 ? this.#allocateId() : 0;
+		let encoded: Uint8Array | Outcome;
+		if (properties) {
+			const packet: PublishPacket = { type: "publish", topic, payload: body, qos, retain, dup: false, properties };
+			if (qos > 0) packet.id = id;
+			encoded = this.#encodeBounded(packet, `PUBLISH to ${topic}`);
+		}
+		else {
+			const limit = server.maximumPacketSize < h.bufferSize ? server.maximumPacketSize : h.bufferSize;
+			const bytes = encodePublish(topicBytes, body, qos, retain, id, v5, limit);
+			encoded = typeof bytes === "number" ? this.#tooLarge(`PUBLISH to ${topic}`, bytes, limit) : bytes;
+		}
 		if (!(encoded instanceof Uint8Array)) return encoded;
-		if (!this.#enqueue(encoded, true)) return this.#busy(`PUBLISH to ${topic}`);
-		if (qos > 0) this.#inflight.set(packet.id!, { packet, encoded, stage: "sent" });
+		const transport = h.transport;
+		if (h.queuedBytes === 0 && transport !== undefined && transport.writable >= encoded.length) {
+			// Nothing waits and the transport has room: straight to it (#enqueue's first case, inline).
+			try {
+				transport.write(encoded);
+				h.lastSent = h.clock.now();
+			}
+			catch (e) {
+				this.#teardown(transportDiagnostic("io", `write failed: ${errorText(e)}`));
+			}
+		}
+		else if (!this.#enqueue(encoded, true)) return this.#busy(`PUBLISH to ${topic}`);
+		if (qos > 0) {
+			const packet: PublishPacket = { type: "publish", topic, payload: body, qos, retain, dup: false, id };
+			if (properties) packet.properties = properties;
+			h.inflight.set(id, { packet, encoded, stage: "sent" });
+		}
 		if (qos < requested) this.#reportDowngrade(requested);
-		return { ok: true, id: packet.id ?? 0, bytes: encoded.length, qos };
+		return { ok: true, id, bytes: encoded.length, qos };
 	}
 
 	subscribe(subscriptions: Subscription | Subscription[]): Outcome {
@@ -380,7 +445,7 @@ export class MQTTClient {
 			const problem = checkTopicFilter(s.topic);
 			if (problem) return this.#refuse("invalid_topic", `cannot subscribe to "${s.topic}": ${problem}`);
 		}
-		if (this.#state !== "connected") return this.#refuse("not_connected", "cannot subscribe: not connected");
+		if (this[HOT].state !== "connected") return this.#refuse("not_connected", "cannot subscribe: not connected");
 		const id = this.#allocateId();
 		const encoded = this.#encodeBounded({ type: "subscribe", id, subscriptions: list }, "SUBSCRIBE");
 		if (!(encoded instanceof Uint8Array)) return encoded;
@@ -391,7 +456,7 @@ export class MQTTClient {
 
 	unsubscribe(topics: string | string[]): Outcome {
 		const list = Array.isArray(topics) ? topics : [topics];
-		if (this.#state !== "connected") return this.#refuse("not_connected", "cannot unsubscribe: not connected");
+		if (this[HOT].state !== "connected") return this.#refuse("not_connected", "cannot unsubscribe: not connected");
 		const id = this.#allocateId();
 		const encoded = this.#encodeBounded({ type: "unsubscribe", id, topics: list }, "UNSUBSCRIBE");
 		if (!(encoded instanceof Uint8Array)) return encoded;
@@ -402,28 +467,28 @@ export class MQTTClient {
 
 	/** Sends DISCONNECT (the broker discards the will) and closes once it is written. */
 	disconnect(reasonCode = 0): void {
-		if (this.#state === "connected") {
-			const packet = this.#version === 5 && reasonCode ? { type: "disconnect" as const, reasonCode } : { type: "disconnect" as const };
-			this.#state = "disconnecting";
-			this.#enqueue(encode(packet, this.#version), false);
-			this.#connectDeadline = this.#clock.now() + this.#socketTimeoutMs;
+		if (this[HOT].state === "connected") {
+			const packet = this[HOT].version === 5 && reasonCode ? { type: "disconnect" as const, reasonCode } : { type: "disconnect" as const };
+			this[HOT].state = "disconnecting";
+			this.#enqueue(encode(packet, this[HOT].version), false);
+			this.#connectDeadline = this[HOT].clock.now() + this.#socketTimeoutMs;
 			this.#schedule();
 			this.#flush();
 			return;
 		}
-		if (this.#state === "connecting") this.#teardown(diagnostic("client_disconnect", STATE.DISCONNECTED, "connection attempt abandoned by the client"));
+		if (this[HOT].state === "connecting") this.#teardown(diagnostic("client_disconnect", STATE.DISCONNECTED, "connection attempt abandoned by the client"));
 	}
 
 	/** Drops the connection without DISCONNECT (the broker publishes the will). */
 	close(): void {
-		if (this.#state !== "disconnected") this.#teardown(diagnostic("client_close", STATE.DISCONNECTED, "connection closed by the client"));
+		if (this[HOT].state !== "disconnected") this.#teardown(diagnostic("client_close", STATE.DISCONNECTED, "connection closed by the client"));
 	}
 
 	/** Forgets unacknowledged outgoing messages (they will not be sent again). Returns how many. */
 	discardInflight(): number {
-		const n = this.#inflight.size;
-		this.#inflight.clear();
-		this.#unsent = 0;
+		const n = this[HOT].inflight.size;
+		this[HOT].inflight.clear();
+		this[HOT].unsent = 0;
 		return n;
 	}
 
@@ -434,13 +499,13 @@ export class MQTTClient {
 	}
 
 	#effectiveWindow(): number {
-		return Math.min(this.#window, this.#server.receiveMaximum);
+		return Math.min(this.#window, this[HOT].server.receiveMaximum);
 	}
 
 	#connectPacket(o: ConnectOptions): ConnectPacket {
 		const packet: ConnectPacket = {
 			type: "connect",
-			protocolVersion: this.#version,
+			protocolVersion: this[HOT].version,
 			clientId: o.clientId,
 			keepAlive: this.#keepAlive,
 			cleanStart: o.cleanStart ?? true,
@@ -454,10 +519,10 @@ export class MQTTClient {
 				qos: o.will.qos ?? 0,
 				retain: o.will.retain ?? false,
 			};
-			if (this.#version === 5 && o.will.properties) packet.will.properties = o.will.properties;
+			if (this[HOT].version === 5 && o.will.properties) packet.will.properties = o.will.properties;
 		}
-		if (this.#version === 5) {
-			const props: Properties = { maximumPacketSize: this.#bufferSize, receiveMaximum: this.#window };
+		if (this[HOT].version === 5) {
+			const props: Properties = { maximumPacketSize: this[HOT].bufferSize, receiveMaximum: this.#window };
 			if (o.sessionExpiry) props.sessionExpiryInterval = o.sessionExpiry;
 			packet.properties = props;
 		}
@@ -465,35 +530,36 @@ export class MQTTClient {
 	}
 
 	#refuse(code: string, message: string, fix?: string): Outcome {
-		return { ok: false, error: diagnostic(code, this.#state === "connected" ? STATE.CONNECTED : STATE.DISCONNECTED, message, fix) };
+		return { ok: false, error: diagnostic(code, this[HOT].state === "connected" ? STATE.CONNECTED : STATE.DISCONNECTED, message, fix) };
 	}
 
 	#busy(what: string): Outcome {
 		this.#refusedBusy = true;
-		return this.#refuse("busy", `${what} refused: the send queue is full (${this.#queuedBytes} bytes waiting for the network)`, "retry after onWritable");
+		return this.#refuse("busy", `${what} refused: the send queue is full (${this[HOT].queuedBytes} bytes waiting for the network)`, "retry after onWritable");
 	}
 
 	#encodeBounded(packet: Packet, what: string): Uint8Array | Outcome {
 		try {
-			const size = packetSize(packet, this.#version);
 			const limit = this.maximumPacketSize;
-			if (size > limit) {
-				const whose = limit < this.#bufferSize ? "the broker's Maximum Packet Size" : "the buffer";
-				return this.#refuse("packet_too_large", `${what} is ${size} bytes, over ${whose} of ${limit} bytes; nothing was sent`,
-					"send a smaller payload or raise mqtt.bufferSize");
-			}
-			return encode(packet, this.#version);
+			const bytes = encodeWithin(packet, this[HOT].version, limit);
+			return typeof bytes === "number" ? this.#tooLarge(what, bytes, limit) : bytes;
 		}
 		catch (e) {
 			return this.#refuse("invalid_packet", `${what} cannot be encoded: ${errorText(e)}`);
 		}
 	}
 
+	#tooLarge(what: string, size: number, limit: number): Outcome {
+		const whose = limit < this[HOT].bufferSize ? "the broker's Maximum Packet Size" : "the buffer";
+		return this.#refuse("packet_too_large", `${what} is ${size} bytes, over ${whose} of ${limit} bytes; nothing was sent`,
+			"send a smaller payload or raise mqtt.bufferSize");
+	}
+
 	#allocateId(): number {
 		for (let i = 0; i < MAX_ID; i++) {
 			this.#nextId = this.#nextId >= MAX_ID ? 1 : this.#nextId + 1;
 			const id = this.#nextId;
-			if (!this.#inflight.has(id) && !this.#pendingSubscribe.has(id) && !this.#pendingUnsubscribe.has(id)) return id;
+			if (!this[HOT].inflight.has(id) && !this.#pendingSubscribe.has(id) && !this.#pendingUnsubscribe.has(id)) return id;
 		}
 		throw new Error("no free packet identifier");
 	}
@@ -506,19 +572,33 @@ export class MQTTClient {
 	 * waiting means the broker sends but does not read: the link is stalled.
 	 */
 	#enqueue(bytes: Uint8Array, bounded: boolean, control = false): boolean {
-		if (!this.#transport) return false;
-		if (bounded && this.#queuedBytes > 0 && this.#queuedBytes + bytes.length > this.#queueLimit) return false;
+		const h = this[HOT];
+		const transport = h.transport;
+		if (!transport) return false;
+		if (bounded && h.queuedBytes === 0 && h.state === "connected" && transport.writable >= bytes.length) {
+			// Nothing waits and the transport has room: straight to it, as #flush would.
+			try {
+				transport.write(bytes);
+			}
+			catch (e) {
+				this.#teardown(transportDiagnostic("io", `write failed: ${errorText(e)}`));
+				return true;
+			}
+			h.lastSent = h.clock.now();
+			return true;
+		}
+		if (bounded && this[HOT].queuedBytes > 0 && this[HOT].queuedBytes + bytes.length > this[HOT].queueLimit) return false;
 		if (control) {
 			if (this.#control.length >= CONTROL_BACKLOG) {
 				this.#teardown(diagnostic("link_stalled", STATE.CONNECTION_TIMEOUT,
-					`${this.#control.length} acknowledgements and pings wait to be sent (${this.#queuedBytes} bytes): the broker keeps sending but does not read what this client writes`,
+					`${this.#control.length} acknowledgements and pings wait to be sent (${this[HOT].queuedBytes} bytes): the broker keeps sending but does not read what this client writes`,
 					"the device reconnects; if this repeats, check the network path and the broker's load"));
 				return false;
 			}
 			this.#control.push(bytes);
 		}
 		this.#queue.push(bytes);
-		this.#queuedBytes += bytes.length;
+		this[HOT].queuedBytes += bytes.length;
 		this.#flush();
 		return true;
 	}
@@ -533,7 +613,7 @@ export class MQTTClient {
 	}
 
 	#flush(): void {
-		const transport = this.#transport;
+		const transport = this[HOT].transport;
 		if (!transport) return;
 		let wrote = false;
 		try {
@@ -543,9 +623,9 @@ export class MQTTClient {
 				const head = this.#queue[0];
 				const n = Math.min(room, head.length - this.#queueOffset);
 				transport.write(this.#queueOffset === 0 && n === head.length ? head : head.subarray(this.#queueOffset, this.#queueOffset + n));
-				this.#lastSent = this.#clock.now();
+				this[HOT].lastSent = this[HOT].clock.now();
 				wrote = true;
-				this.#queuedBytes -= n;
+				this[HOT].queuedBytes -= n;
 				this.#queueOffset += n;
 				if (this.#queueOffset === head.length) {
 					this.#queue.shift();
@@ -562,17 +642,17 @@ export class MQTTClient {
 			// The transport takes nothing more for now: bytes that do not start moving within the
 			// socket timeout mean a stalled link.
 			const blocked = this.#blockedSince;
-			if (wrote) this.#blockedSince = this.#lastSent;
-			else if (blocked === Infinity) this.#blockedSince = this.#clock.now();
+			if (wrote) this.#blockedSince = this[HOT].lastSent;
+			else if (blocked === Infinity) this.#blockedSince = this[HOT].clock.now();
 			if (blocked === Infinity) this.#schedule();
 			return;
 		}
 		this.#blockedSince = Infinity;
-		if (this.#state === "disconnecting") {
+		if (this[HOT].state === "disconnecting") {
 			this.#teardown(diagnostic("client_disconnect", STATE.DISCONNECTED, "disconnected by the client"));
 			return;
 		}
-		if (this.#refusedBusy && this.#queuedBytes < this.#queueLimit) {
+		if (this.#refusedBusy && this[HOT].queuedBytes < this[HOT].queueLimit) {
 			this.#refusedBusy = false;
 			this.#notify("onWritable", () => this.#o.onWritable?.());
 		}
@@ -580,14 +660,14 @@ export class MQTTClient {
 
 	/** Sends a control packet (acknowledgement, PINGREQ); `id`s come from packets the codec checked. */
 	#sendPacket(packet: Packet): void {
-		this.#enqueue(encode(packet, this.#version), false, true);
+		this.#enqueue(encode(packet, this[HOT].version), false, true);
 	}
 
 	/* Receiving ----------------------------------------------------------------------- */
 
 	#onTransportConnect(): void {
 		try {
-			if (this.#state !== "connecting" || !this.#connect) return;
+			if (this[HOT].state !== "connecting" || !this.#connect) return;
 			this.#connectSent = true;
 			this.#enqueue(this.#connect, false);
 			this.#connect = undefined;
@@ -601,10 +681,10 @@ export class MQTTClient {
 		try {
 			// Only a complete packet counts as progress (#progress): bytes of a packet that stops
 			// arriving prove nothing.
-			this.#receivedAt = this.#clock.now();
+			this[HOT].receivedAt = this[HOT].clock.now();
 			this.#decoder.push(bytes);
-			if (this.#partialSince === Infinity && this.#state === "connected" && this.#decoder.pending) {
-				this.#partialSince = this.#receivedAt;
+			if (this[HOT].partialSince === Infinity && this[HOT].state === "connected" && this.#decoder.pending) {
+				this[HOT].partialSince = this[HOT].receivedAt;
 				this.#schedule();
 			}
 		}
@@ -615,10 +695,10 @@ export class MQTTClient {
 
 	/** A complete packet arrived (decoded or drained). */
 	#progress(): void {
-		this.#lastReceived = this.#receivedAt;
-		this.#partialSince = Infinity;
-		if (this.#pingDeadline !== Infinity) {
-			this.#pingDeadline = Infinity;
+		this[HOT].lastReceived = this[HOT].receivedAt;
+		this[HOT].partialSince = Infinity;
+		if (this[HOT].pingDeadline !== Infinity) {
+			this[HOT].pingDeadline = Infinity;
 			// The next PINGREQ is due a keepalive after the last traffic, maybe before the timer.
 			this.#schedule();
 		}
@@ -635,7 +715,7 @@ export class MQTTClient {
 
 	#closeDiagnostic(error?: TransportError): Diagnostic {
 		if (error) return transportDiagnostic(error.code, error.message);
-		if (this.#state === "connecting") {
+		if (this[HOT].state === "connecting") {
 			return this.#connectSent
 				? diagnostic("connection_lost", STATE.CONNECTION_LOST, "the broker closed the connection before CONNACK",
 					"the broker dropped the CONNECT: check its log (protocol version, client id, credentials, TLS expected?)")
@@ -643,16 +723,16 @@ export class MQTTClient {
 		}
 		// A broker closes a connection it has not heard from for 1.5 x keepalive: say so when the
 		// close came after at least a keepalive of silence from this client.
-		const keepAliveMs = this.#server.keepAlive * 1000;
-		const silentMs = this.#clock.now() - this.#lastSent;
-		if (this.#state === "connected" && keepAliveMs && silentMs >= keepAliveMs)
-			return keepaliveCloseDiagnostic(Math.round(silentMs / 100) / 10, this.#server.keepAlive);
+		const keepAliveMs = this[HOT].server.keepAlive * 1000;
+		const silentMs = this[HOT].clock.now() - this[HOT].lastSent;
+		if (this[HOT].state === "connected" && keepAliveMs && silentMs >= keepAliveMs)
+			return keepaliveCloseDiagnostic(Math.round(silentMs / 100) / 10, this[HOT].server.keepAlive);
 		return transportDiagnostic("closed");
 	}
 
 	#onPacket(packet: Packet): void {
 		this.#progress();
-		if (this.#state === "connecting") {
+		if (this[HOT].state === "connecting") {
 			if (packet.type === "connack" && this.#connectSent) this.#onConnack(packet);
 			else if (packet.type === "auth") this.#protocolError(0x82, "the broker asked for enhanced authentication, which this client does not do");
 			else this.#protocolError(0x82, `${packet.type.toUpperCase()} received before CONNACK`);
@@ -674,7 +754,7 @@ export class MQTTClient {
 
 	#onConnack(packet: ConnackPacket): void {
 		if (packet.reasonCode !== 0) {
-			this.#teardown(connackDiagnostic(this.#version, packet.reasonCode, packet.properties?.reasonString));
+			this.#teardown(connackDiagnostic(this[HOT].version, packet.reasonCode, packet.properties?.reasonString));
 			return;
 		}
 		if (packet.sessionPresent && this.#cleanStart) {
@@ -687,16 +767,16 @@ export class MQTTClient {
 			this.#protocolError(0x82, `CONNACK ${problem}`);
 			return;
 		}
-		this.#server = {
+		this[HOT].server = {
 			maximumPacketSize: props.maximumPacketSize ?? Infinity,
 			receiveMaximum: props.receiveMaximum ?? MAX_ID,
 			maximumQoS: (props.maximumQoS ?? 2) as QoS,
 			retainAvailable: props.retainAvailable !== 0,
 			keepAlive: props.serverKeepAlive ?? this.#keepAlive,
 		};
-		this.#state = "connected";
+		this[HOT].state = "connected";
 		this.#connectDeadline = Infinity;
-		this.#lastReceived = this.#receivedAt;
+		this[HOT].lastReceived = this[HOT].receivedAt;
 		// Incoming QoS 2 ids awaiting PUBREL belong to the session: kept when it resumed, so a
 		// PUBLISH the broker sends again is not delivered twice.
 		if (!packet.sessionPresent) this.#incomingQos2.clear();
@@ -708,7 +788,7 @@ export class MQTTClient {
 		const info: ConnectInfo = {
 			sessionPresent: packet.sessionPresent,
 			connectBytes: this.#connectBytes,
-			keepAlive: this.#server.keepAlive,
+			keepAlive: this[HOT].server.keepAlive,
 			maximumPacketSize: this.maximumPacketSize,
 			resent: resent + downgraded.length,
 		};
@@ -727,30 +807,30 @@ export class MQTTClient {
 	 * Returns the ids sent at QoS 0 (reported delivered: nothing more will come for them).
 	 */
 	#obeyMaximumQoS(): number[] {
-		const max = this.#server.maximumQoS;
+		const max = this[HOT].server.maximumQoS;
 		const sent: number[] = [];
 		if (max === 2) return sent;
-		for (const [id, entry] of this.#inflight) {
+		for (const [id, entry] of this[HOT].inflight) {
 			const packet = entry.packet;
 			if (packet.qos <= max || entry.stage === "released") continue;
 			this.#reportDowngrade(packet.qos);
 			const lower: PublishPacket = { ...packet, qos: max, dup: false };
 			if (max === 0) {
 				delete lower.id;
-				this.#inflight.delete(id);
-				this.#enqueue(encode(lower, this.#version), false);
+				this[HOT].inflight.delete(id);
+				this.#enqueue(encode(lower, this[HOT].version), false);
 				sent.push(id);
 			}
 			else {
 				entry.packet = lower;
-				entry.encoded = encode(lower, this.#version);
+				entry.encoded = encode(lower, this[HOT].version);
 			}
 		}
 		return sent;
 	}
 
 	#reportDowngrade(requested: QoS): void {
-		const max = this.#server.maximumQoS;
+		const max = this[HOT].server.maximumQoS;
 		if (this.#downgradeReported === max) return;
 		this.#downgradeReported = max;
 		this.#warn("qos_downgraded",
@@ -762,13 +842,13 @@ export class MQTTClient {
 	#resendInflight(sessionPresent: boolean): number {
 		let sent = 0;
 		const window = this.#effectiveWindow();
-		for (const [id, entry] of this.#inflight) {
+		for (const [id, entry] of this[HOT].inflight) {
 			if (sent >= window) {
 				entry.stage = "unsent";
 				continue;
 			}
 			// Not a control packet: one per message in flight, bounded by the window.
-			if (entry.stage === "released" && sessionPresent) this.#enqueue(encode({ type: "pubrel", id }, this.#version), false);
+			if (entry.stage === "released" && sessionPresent) this.#enqueue(encode({ type: "pubrel", id }, this[HOT].version), false);
 			else {
 				entry.stage = "sent";
 				entry.packet.dup = sessionPresent;
@@ -784,19 +864,19 @@ export class MQTTClient {
 
 	#countUnsent(): void {
 		let n = 0;
-		for (const entry of this.#inflight.values()) if (entry.stage === "unsent") n++;
-		this.#unsent = n;
+		for (const entry of this[HOT].inflight.values()) if (entry.stage === "unsent") n++;
+		this[HOT].unsent = n;
 	}
 
 	#sendWaiting(): void {
-		if (this.#unsent === 0) return;
+		if (this[HOT].unsent === 0) return;
 		let sent = 0;
-		for (const entry of this.#inflight.values()) if (entry.stage !== "unsent") sent++;
-		for (const entry of this.#inflight.values()) {
+		for (const entry of this[HOT].inflight.values()) if (entry.stage !== "unsent") sent++;
+		for (const entry of this[HOT].inflight.values()) {
 			if (sent >= this.#effectiveWindow()) return;
 			if (entry.stage !== "unsent") continue;
 			entry.stage = "sent";
-			this.#unsent--;
+			this[HOT].unsent--;
 			this.#enqueue(entry.encoded, false);
 			sent++;
 		}
@@ -807,9 +887,9 @@ export class MQTTClient {
 	 * is closed (MQTT 5: the broker exceeded the Receive Maximum this client announced).
 	 */
 	#admitIncoming(): boolean {
-		const limit = this.#version === 5 ? this.#window : INCOMING_LIMIT_V4;
+		const limit = this[HOT].version === 5 ? this.#window : INCOMING_LIMIT_V4;
 		if (this.#handlersRunning + this.#incomingQos2.size < limit) return true;
-		this.#protocolError(0x93, this.#version === 5
+		this.#protocolError(0x93, this[HOT].version === 5
 			? `the broker sent more than ${limit} QoS 1/2 messages without waiting for their acknowledgement (Receive Maximum ${limit})`
 			: `the broker left ${limit} QoS 1/2 messages unacknowledged (QoS 2 without PUBREL, or QoS 1 whose handler has not finished), the most this client keeps`);
 		return false;
@@ -835,7 +915,7 @@ export class MQTTClient {
 		if (packet.qos === 2) this.#incomingQos2.add(packet.id!);
 		const generation = this.#generation;
 		const acknowledge = () => {
-			if (generation !== this.#generation || this.#state !== "connected" || packet.qos === 0) return;
+			if (generation !== this.#generation || this[HOT].state !== "connected" || packet.qos === 0) return;
 			this.#sendPacket({ type: packet.qos === 1 ? "puback" : "pubrec", id: packet.id! });
 		};
 		let result: void | PromiseLike<unknown> = undefined;
@@ -877,7 +957,7 @@ export class MQTTClient {
 	}
 
 	#onPuback(packet: AckPacket): void {
-		const entry = this.#inflight.get(packet.id);
+		const entry = this[HOT].inflight.get(packet.id);
 		if (!entry || entry.packet.qos !== 1) {
 			this.#warn("unknown_packet_id", `PUBACK for packet id ${packet.id}, which is not awaiting one`);
 			return;
@@ -886,9 +966,9 @@ export class MQTTClient {
 	}
 
 	#onPubrec(packet: AckPacket): void {
-		const entry = this.#inflight.get(packet.id);
+		const entry = this[HOT].inflight.get(packet.id);
 		if (!entry || entry.packet.qos !== 2) {
-			if (this.#version === 5) this.#sendPacket({ type: "pubrel", id: packet.id, reasonCode: 0x92 });
+			if (this[HOT].version === 5) this.#sendPacket({ type: "pubrel", id: packet.id, reasonCode: 0x92 });
 			else this.#sendPacket({ type: "pubrel", id: packet.id });
 			return;
 		}
@@ -896,13 +976,13 @@ export class MQTTClient {
 			this.#delivered(packet, "PUBLISH");
 			return;
 		}
-		if (entry.stage === "unsent") this.#unsent--;
+		if (entry.stage === "unsent") this[HOT].unsent--;
 		entry.stage = "released";
 		this.#sendPacket({ type: "pubrel", id: packet.id });
 	}
 
 	#onPubcomp(packet: AckPacket): void {
-		const entry = this.#inflight.get(packet.id);
+		const entry = this[HOT].inflight.get(packet.id);
 		if (!entry || entry.stage !== "released") {
 			this.#warn("unknown_packet_id", `PUBCOMP for packet id ${packet.id}, which is not awaiting one`);
 			return;
@@ -911,22 +991,31 @@ export class MQTTClient {
 	}
 
 	#delivered(packet: AckPacket, what: string): void {
-		const entry = this.#inflight.get(packet.id)!;
-		this.#inflight.delete(packet.id);
-		if (entry.stage === "unsent") this.#unsent--;
+		const entry = this[HOT].inflight.get(packet.id)!;
+		this[HOT].inflight.delete(packet.id);
+		if (entry.stage === "unsent") this[HOT].unsent--;
 		const rc = packet.reasonCode ?? 0;
 		if (rc >= 0x80) {
 			const d = ackDiagnostic(`${what} to ${entry.packet.topic}`, rc, packet.properties?.reasonString);
 			this.#notify("onWarning", () => this.#o.onWarning?.(d));
 		}
-		this.#notify("onDelivered", () => this.#o.onDelivered?.(packet.id, rc));
+		// Not through #notify: no closure per acknowledgement.
+		const onDelivered = this.#o.onDelivered;
+		if (onDelivered) {
+			try {
+				onDelivered.call(this.#o, packet.id, rc);
+			}
+			catch (e) {
+				this.#notify("onDelivered", () => { throw e; });
+			}
+		}
 		this.#sendWaiting();
 	}
 
 	#onPubrel(packet: AckPacket): void {
 		const known = this.#incomingQos2.delete(packet.id);
 		// 5.0: PUBCOMP 0x92 when the id is not awaiting PUBREL (4.3.3).
-		if (!known && this.#version === 5) this.#sendPacket({ type: "pubcomp", id: packet.id, reasonCode: 0x92 });
+		if (!known && this[HOT].version === 5) this.#sendPacket({ type: "pubcomp", id: packet.id, reasonCode: 0x92 });
 		else this.#sendPacket({ type: "pubcomp", id: packet.id });
 	}
 
@@ -942,7 +1031,7 @@ export class MQTTClient {
 		}
 		for (const rc of reasonCodes) {
 			// Granted QoS 0..2, or a failure: 0x80 (3.1.1), 0x80 and up (5.0).
-			if (rc > 2 && (this.#version === 5 ? rc < 0x80 : rc !== 0x80)) {
+			if (rc > 2 && (this[HOT].version === 5 ? rc < 0x80 : rc !== 0x80)) {
 				this.#protocolError(0x82, `SUBACK return code ${rc} (0x${rc.toString(16)}) is reserved, not a valid answer`);
 				return;
 			}
@@ -960,7 +1049,7 @@ export class MQTTClient {
 			this.#warn("unknown_packet_id", `UNSUBACK for packet id ${id}, which is not awaiting one`);
 			return;
 		}
-		if (this.#version === 5 && reasonCodes?.length !== count) {
+		if (this[HOT].version === 5 && reasonCodes?.length !== count) {
 			this.#protocolError(0x82, `UNSUBACK for packet id ${id} has ${reasonCodes?.length ?? 0} reason codes for ${count} topic filters`);
 			return;
 		}
@@ -971,26 +1060,26 @@ export class MQTTClient {
 	#onOversize(info: OversizeInfo): void {
 		this.#progress();
 		const what = info.type.toUpperCase();
-		if (info.type !== "publish" || this.#state === "connecting") {
+		if (info.type !== "publish" || this[HOT].state === "connecting") {
 			// Nothing but a message can be dropped without losing the session's state.
-			this.#protocolError(0x95, `the broker sent a ${what} of ${info.size} bytes, over the ${this.#bufferSize}-byte buffer: it cannot be processed`);
+			this.#protocolError(0x95, `the broker sent a ${what} of ${info.size} bytes, over the ${this[HOT].bufferSize}-byte buffer: it cannot be processed`);
 			return;
 		}
 		const topic = info.topic !== undefined ? ` on ${info.topic}` : "";
 		this.#warn("packet_too_large_inbound",
-			`dropped an incoming ${what}${topic} of ${info.size} bytes: over the ${this.#bufferSize}-byte buffer`,
+			`dropped an incoming ${what}${topic} of ${info.size} bytes: over the ${this[HOT].bufferSize}-byte buffer`,
 			"the sender should publish smaller messages to this device, or raise mqtt.bufferSize");
-		if (info.id === undefined || this.#state !== "connected") return;
+		if (info.id === undefined || this[HOT].state !== "connected") return;
 		// Acknowledge it so the broker does not hold it in flight forever; it cannot be processed.
 		// 5.0: with a failure code (a PUBREC >= 0x80 ends the QoS 2 exchange); 3.1.1: the exchange
 		// goes on to PUBREL, which must find the id.
-		if (info.qos === 2 && this.#version === 4) {
+		if (info.qos === 2 && this[HOT].version === 4) {
 			if (!this.#incomingQos2.has(info.id)) {
 				if (!this.#admitIncoming()) return;
 				this.#incomingQos2.add(info.id);
 			}
 		}
-		const reasonCode = this.#version === 5 ? 0x80 : undefined;
+		const reasonCode = this[HOT].version === 5 ? 0x80 : undefined;
 		this.#sendPacket({ type: info.qos === 2 ? "pubrec" : "puback", id: info.id, reasonCode });
 	}
 
@@ -1004,7 +1093,7 @@ export class MQTTClient {
 		}
 		catch (e) {
 			if (name === "onWarning") return;
-			const d = diagnostic("callback_error", this.#state === "connected" ? STATE.CONNECTED : STATE.DISCONNECTED, `${name} threw: ${errorText(e)}`);
+			const d = diagnostic("callback_error", this[HOT].state === "connected" ? STATE.CONNECTED : STATE.DISCONNECTED, `${name} threw: ${errorText(e)}`);
 			try {
 				this.#o.onWarning?.(d);
 			}
@@ -1015,16 +1104,16 @@ export class MQTTClient {
 	}
 
 	#warn(code: string, message: string, fix?: string): void {
-		const d = diagnostic(code, this.#state === "connected" ? STATE.CONNECTED : STATE.DISCONNECTED, message, fix);
+		const d = diagnostic(code, this[HOT].state === "connected" ? STATE.CONNECTED : STATE.DISCONNECTED, message, fix);
 		this.#notify("onWarning", () => this.#o.onWarning?.(d));
 	}
 
 	#protocolError(reasonCode: number, message: string): void {
-		if (this.#state === "disconnected") return;
-		const transport = this.#transport;
+		if (this[HOT].state === "disconnected") return;
+		const transport = this[HOT].transport;
 		// 5.0: DISCONNECT with the reason, unless the bytes would land in the middle of a packet
 		// being written or do not fit now (the connection is closed at once anyway).
-		if (this.#version === 5 && transport && this.#queueOffset === 0 && (this.#state === "connected" || this.#connectSent)) {
+		if (this[HOT].version === 5 && transport && this.#queueOffset === 0 && (this[HOT].state === "connected" || this.#connectSent)) {
 			try {
 				const bytes = encode({ type: "disconnect", reasonCode }, 5);
 				if (transport.writable >= bytes.length) transport.write(bytes);
@@ -1055,16 +1144,16 @@ export class MQTTClient {
 	/* Timers -------------------------------------------------------------------------- */
 
 	#deadline(): number {
-		if (this.#state === "connecting" || this.#state === "disconnecting") return this.#connectDeadline;
-		if (this.#state !== "connected") return Infinity;
+		if (this[HOT].state === "connecting" || this[HOT].state === "disconnecting") return this.#connectDeadline;
+		if (this[HOT].state !== "connected") return Infinity;
 		const socketTimeoutMs = this.#socketTimeoutMs;
-		let at = Math.min(this.#partialSince + socketTimeoutMs, this.#blockedSince + socketTimeoutMs);
-		const keepAliveMs = this.#server.keepAlive * 1000;
+		let at = Math.min(this[HOT].partialSince + socketTimeoutMs, this.#blockedSince + socketTimeoutMs);
+		const keepAliveMs = this[HOT].server.keepAlive * 1000;
 		if (!keepAliveMs) return at;
-		if (this.#pingDeadline === Infinity) return Math.min(at, Math.min(this.#lastSent, this.#lastReceived) + keepAliveMs);
+		if (this[HOT].pingDeadline === Infinity) return Math.min(at, Math.min(this[HOT].lastSent, this[HOT].lastReceived) + keepAliveMs);
 		// Awaiting an answer: the deadline stands; meanwhile the broker still hears from us every keepalive.
-		at = Math.min(at, this.#pingDeadline);
-		return Math.min(at, Math.max(this.#lastSent, this.#lastPing) + keepAliveMs);
+		at = Math.min(at, this[HOT].pingDeadline);
+		return Math.min(at, Math.max(this[HOT].lastSent, this.#lastPing) + keepAliveMs);
 	}
 
 	/** Arms the timer for the next deadline, unless it fires no later than that already (#onTimer re-arms it). */
@@ -1072,12 +1161,12 @@ export class MQTTClient {
 		const at = this.#deadline();
 		if (this.#timer !== undefined) {
 			if (this.#timerAt <= at) return;
-			this.#clock.clear(this.#timer);
+			this[HOT].clock.clear(this.#timer);
 			this.#timer = undefined;
 		}
 		this.#timerAt = at;
 		if (at === Infinity) return;
-		this.#timer = this.#clock.set(() => {
+		this.#timer = this[HOT].clock.set(() => {
 			this.#timer = undefined;
 			this.#timerAt = Infinity;
 			try {
@@ -1086,55 +1175,55 @@ export class MQTTClient {
 			catch (e) {
 				this.#internalError("a timer", e);
 			}
-		}, Math.max(0, at - this.#clock.now()));
+		}, Math.max(0, at - this[HOT].clock.now()));
 	}
 
 	#onTimer(): void {
-		const now = this.#clock.now();
-		if (this.#state === "connecting" && now >= this.#connectDeadline) {
+		const now = this[HOT].clock.now();
+		if (this[HOT].state === "connecting" && now >= this.#connectDeadline) {
 			const what = this.#connectSent ? "no CONNACK" : "TCP/TLS connection not established";
 			this.#teardown(transportDiagnostic("timeout", `${what} within ${this.#socketTimeoutMs / 1000} s`));
 			return;
 		}
-		if (this.#state === "disconnecting" && now >= this.#connectDeadline) {
+		if (this[HOT].state === "disconnecting" && now >= this.#connectDeadline) {
 			this.#teardown(diagnostic("client_disconnect", STATE.DISCONNECTED, "disconnected by the client (DISCONNECT could not be flushed)"));
 			return;
 		}
-		if (this.#state === "connected" && !this.#checkLink(now)) return;
+		if (this[HOT].state === "connected" && !this.#checkLink(now)) return;
 		this.#schedule();
 	}
 
 	/** Closes a dead or stalled connection (false), or sends PINGREQ when due. */
 	#checkLink(now: number): boolean {
 		const seconds = this.#socketTimeoutMs / 1000;
-		if (now >= this.#pingDeadline) {
+		if (now >= this[HOT].pingDeadline) {
 			this.#teardown(diagnostic("keepalive_timeout", STATE.CONNECTION_TIMEOUT,
 				`no answer from the broker within ${seconds} s of PINGREQ: the connection is half-open or the broker is stuck`,
 				"the device reconnects; if this repeats, check the network path (NAT timeouts, WiFi power saving)"));
 			return false;
 		}
-		if (now >= this.#partialSince + this.#socketTimeoutMs) {
+		if (now >= this[HOT].partialSince + this.#socketTimeoutMs) {
 			this.#teardown(diagnostic("link_stalled", STATE.CONNECTION_TIMEOUT,
-				`a packet from the broker began arriving ${Math.round((now - this.#partialSince) / 100) / 10} s ago and is still incomplete: the link or the broker has stalled`,
+				`a packet from the broker began arriving ${Math.round((now - this[HOT].partialSince) / 100) / 10} s ago and is still incomplete: the link or the broker has stalled`,
 				"the device reconnects; if this repeats, check the network path and the broker"));
 			return false;
 		}
 		if (now >= this.#blockedSince + this.#socketTimeoutMs) {
 			this.#teardown(diagnostic("link_stalled", STATE.CONNECTION_TIMEOUT,
-				`the network has taken none of the ${this.#queuedBytes} bytes waiting to be sent for ${Math.round((now - this.#blockedSince) / 100) / 10} s: the link has stalled or the broker does not read`,
+				`the network has taken none of the ${this[HOT].queuedBytes} bytes waiting to be sent for ${Math.round((now - this.#blockedSince) / 100) / 10} s: the link has stalled or the broker does not read`,
 				"the device reconnects; if this repeats, check the network path and the broker's load"));
 			return false;
 		}
-		const keepAliveMs = this.#server.keepAlive * 1000;
+		const keepAliveMs = this[HOT].server.keepAlive * 1000;
 		if (!keepAliveMs) return true;
-		if (this.#pingDeadline === Infinity) {
-			if (now >= Math.min(this.#lastSent, this.#lastReceived) + keepAliveMs) {
-				this.#pingDeadline = now + this.#socketTimeoutMs;
+		if (this[HOT].pingDeadline === Infinity) {
+			if (now >= Math.min(this[HOT].lastSent, this[HOT].lastReceived) + keepAliveMs) {
+				this[HOT].pingDeadline = now + this.#socketTimeoutMs;
 				this.#ping(now);
 			}
 		}
-		else if (now >= Math.max(this.#lastSent, this.#lastPing) + keepAliveMs) this.#ping(now);
-		return this.#state === "connected";
+		else if (now >= Math.max(this[HOT].lastSent, this.#lastPing) + keepAliveMs) this.#ping(now);
+		return this[HOT].state === "connected";
 	}
 
 	#ping(now: number): void {
@@ -1145,30 +1234,30 @@ export class MQTTClient {
 	/* Teardown ------------------------------------------------------------------------ */
 
 	#teardown(reason: Diagnostic): void {
-		if (this.#state === "disconnected") return;
-		const wasConnected = this.#state === "connected" || this.#state === "disconnecting";
+		if (this[HOT].state === "disconnected") return;
+		const wasConnected = this[HOT].state === "connected" || this[HOT].state === "disconnecting";
 		this.#generation++;
-		this.#state = "disconnected";
-		if (this.#timer !== undefined) this.#clock.clear(this.#timer);
+		this[HOT].state = "disconnected";
+		if (this.#timer !== undefined) this[HOT].clock.clear(this.#timer);
 		this.#timer = undefined;
 		this.#timerAt = Infinity;
-		const transport = this.#transport;
-		this.#transport = undefined;
+		const transport = this[HOT].transport;
+		this[HOT].transport = undefined;
 		this.#connect = undefined;
 		// Stops a decoder.push() in progress: the rest of that chunk belongs to the closed connection.
 		this.#decoder.reset();
 		this.#queue = [];
 		this.#control = [];
 		this.#queueOffset = 0;
-		this.#queuedBytes = 0;
+		this[HOT].queuedBytes = 0;
 		this.#refusedBusy = false;
-		this.#pingDeadline = Infinity;
-		this.#partialSince = Infinity;
+		this[HOT].pingDeadline = Infinity;
+		this[HOT].partialSince = Infinity;
 		this.#blockedSince = Infinity;
 		this.#handlersRunning = 0;
 		this.#pendingSubscribe.clear();
 		this.#pendingUnsubscribe.clear();
-		for (const entry of this.#inflight.values()) if (entry.stage === "sent") entry.stage = "unsent";
+		for (const entry of this[HOT].inflight.values()) if (entry.stage === "sent") entry.stage = "unsent";
 		this.#countUnsent();
 		try {
 			transport?.close();

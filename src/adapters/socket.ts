@@ -78,6 +78,8 @@ class Connection implements Transport {
 	readonly #options: TransportOptions;
 	readonly #events: TransportEvents;
 	readonly #tls: TlsSockets | undefined;
+	/** The socket while the stream is open (what the write path needs, in one private field). */
+	#live: ClassicSocket | undefined;
 	#socket: ClassicSocket | undefined;
 	#state: State = "starting";
 	/** TLS only: the TCP connection under the handshake was made. */
@@ -91,10 +93,11 @@ class Connection implements Transport {
 	}
 
 	get writable(): number {
-		if (this.#state !== "open" || !this.#socket) return 0;
+		const socket = this.#live;
+		if (socket === undefined) return 0;
 		try {
-			const room = this.#socket.write();
-			return typeof room === "number" && room > 0 ? room : 0;
+			const room = socket.write();
+			return room > 0 ? room : 0;
 		}
 		catch {
 			return 0;
@@ -102,9 +105,10 @@ class Connection implements Transport {
 	}
 
 	write(bytes: Uint8Array): void {
-		if (this.#state !== "open" || !this.#socket) return;
+		const socket = this.#live;
+		if (socket === undefined) return;
 		try {
-			this.#socket.write(exactBuffer(bytes));
+			socket.write(bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer as ArrayBuffer : exactBuffer(bytes));
 		}
 		catch (e) {
 			timers.set(() => this.#fail("io", `write failed: ${String(e)}`), 0);
@@ -189,6 +193,7 @@ class Connection implements Transport {
 		switch (message) {
 			case CONNECTED:
 				this.#state = "open";
+				this.#live = this.#socket;
 				this.#events.onConnect();
 				break;
 			case READABLE:
@@ -237,6 +242,7 @@ class Connection implements Transport {
 	#closeSocket(): void {
 		const socket = this.#socket;
 		this.#socket = undefined;
+		this.#live = undefined;
 		if (!socket) return;
 		// A no-op rather than undefined: a message already on its way must find a function.
 		socket.callback = () => {};

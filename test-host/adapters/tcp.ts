@@ -1,6 +1,12 @@
 /*
  * The TCP port over node:net and node:tls: the host's counterpart of Moddable's Socket and
  * SecureSocket. Errors are mapped to the transport codes the MQTT client explains.
+ *
+ * Writes within one turn of the event loop are coalesced (as MQTT.js corks its stream): they are
+ * kept in order and go to the socket as one write at the end of the turn (process.nextTick), so a
+ * burst of small packets costs one system call, not one each. What is held counts against
+ * `writable` (the bound stays SEND_WINDOW); when the held bytes made `writable` report less room,
+ * onWritable follows the write that releases them. close() writes what is held before it closes.
  */
 
 import net from "node:net";
@@ -58,15 +64,42 @@ export const nodeTcp: TransportFactory = (options: TransportOptions, events: Tra
 		reported = true;
 		events.onClose(error);
 	});
+	/** Chunks written this turn, in order, and their total. */
+	let held: Buffer[] = [];
+	let heldBytes = 0;
+	let scheduled = false;
+	/** `writable` reported less room because of held bytes: tell the client when they are gone. */
+	let starved = false;
+	const release = (): void => {
+		scheduled = false;
+		if (!held.length) return;
+		const chunks = held;
+		const total = heldBytes;
+		held = [];
+		heldBytes = 0;
+		if (socket.destroyed) return;
+		socket.write(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total));
+		if (starved && !closedByOwner && !socket.writableNeedDrain) {
+			starved = false;
+			events.onWritable();
+		}
+	};
 	return {
 		get writable() {
 			if (socket.destroyed || socket.writableNeedDrain) return 0;
-			return Math.max(0, SEND_WINDOW - socket.writableLength);
+			if (heldBytes) starved = true;
+			return Math.max(0, SEND_WINDOW - socket.writableLength - heldBytes);
 		},
 		write(bytes: Uint8Array) {
-			socket.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+			held.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+			heldBytes += bytes.byteLength;
+			if (!scheduled) {
+				scheduled = true;
+				process.nextTick(release);
+			}
 		},
 		close() {
+			release();
 			closedByOwner = true;
 			socket.destroy();
 		},

@@ -11,6 +11,8 @@
  *   --no-codec     skip the codec benchmark
  *   --no-net       skip the broker benchmark
  *   --no-memory    skip the memory runs (one extra, untimed run per client configuration)
+ *   --only K,K     only these publish scenarios (keys as in SCENARIOS)
+ *   --no-xs        skip the XS section (xsnap always; Moddable's Linux runtime when MODDABLE is set)
  *   --write        write the results into docs/benchmarks.md
  *
  * Processes: this one (orchestrator, codec benchmark), Mosquitto, a raw-socket subscriber
@@ -30,6 +32,10 @@ import { median, runCodecBench, sampleJwt } from "./codec";
 import type { CodecFigure } from "./codec";
 import { DATA_PREFIX, PAYLOAD_BYTES } from "./common";
 import type { FromPublisher, FromSubscriber, MemoryFigures, PublisherJob, PublisherResult, ToPublisher, ToSubscriber } from "./common";
+import { median as xsMedian, runXsBench } from "./xs/run";
+import type { XsFigures } from "./xs/run";
+import { runLinuxBench } from "./xs/linux";
+import type { LinuxFigures } from "./xs/linux";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "../..");
@@ -62,15 +68,18 @@ interface Options {
 	net: boolean;
 	memory: boolean;
 	write: boolean;
+	/** Scenario keys to run (all when empty). */
+	only: string[];
+	xs: boolean;
 }
 
 function usage(problem: string): never {
-	console.error(`${problem}\nusage: npm run bench -- [--messages N] [--warmup N] [--runs N] [--codec-ms N] [--no-codec] [--no-net] [--no-memory] [--write]`);
+	console.error(`${problem}\nusage: npm run bench -- [--messages N] [--warmup N] [--runs N] [--codec-ms N] [--only KEY,KEY] [--no-codec] [--no-net] [--no-memory] [--no-xs] [--write]`);
 	process.exit(2);
 }
 
 function parseOptions(argv: string[]): Options {
-	const o: Options = { messages: 20000, warmup: -1, runs: 3, codecMs: 1000, codec: true, net: true, memory: true, write: false };
+	const o: Options = { messages: 20000, warmup: -1, runs: 3, codecMs: 1000, codec: true, net: true, memory: true, write: false, only: [], xs: true };
 	for (let i = 0; i < argv.length; i++) {
 		const arg = argv[i];
 		const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
@@ -89,6 +98,8 @@ function parseOptions(argv: string[]): Options {
 			case "--no-net": o.net = false; break;
 			case "--no-memory": o.memory = false; break;
 			case "--write": o.write = true; break;
+			case "--no-xs": o.xs = false; break;
+			case "--only": o.only = (inline ?? argv[++i] ?? "").split(",").filter(Boolean); break;
 			case "--help": case "-h": usage("npm run bench: MQTT client and codec benchmarks");
 			default: usage(`unknown option ${arg}`);
 		}
@@ -292,6 +303,7 @@ const SCENARIOS: Scenario[] = [
 	{ key: "ours-q1-wmax", client: "ours", qos: 1, window: UNLIMITED_WINDOW, mode: "paced", label: `ours, QoS 1, window ${UNLIMITED_WINDOW} (unlimited, as MQTT.js)` },
 	{ key: "mqttjs-q0", client: "mqttjs", qos: 0, window: 0, mode: "paced", label: "MQTT.js, QoS 0, paced" },
 	{ key: "mqttjs-q1", client: "mqttjs", qos: 1, window: 0, mode: "paced", label: "MQTT.js, QoS 1, paced" },
+	{ key: "mqttjs-q1-w8", client: "mqttjs", qos: 1, window: DEFAULT_WINDOW, mode: "paced", label: `MQTT.js, QoS 1, ${DEFAULT_WINDOW} in flight (harness)` },
 	{ key: "mqttjs-q0-burst", client: "mqttjs", qos: 0, window: 0, mode: "burst", label: "MQTT.js, QoS 0, burst" },
 	{ key: "mqttjs-q1-burst", client: "mqttjs", qos: 1, window: 0, mode: "burst", label: "MQTT.js, QoS 1, burst" },
 ];
@@ -361,6 +373,8 @@ interface ScenarioSummary {
 	runs: RunFigure[];
 	/** Median messages per second. */
 	rate: number;
+	/** Median CPU µs of the publisher process per message. */
+	cpu: number;
 	min: number;
 	max: number;
 	maxInflight: number;
@@ -381,6 +395,7 @@ function summarize(scenario: Scenario, runs: RunFigure[], messages: number, memo
 		scenario,
 		runs,
 		rate: median(rates),
+		cpu: median(runs.map((r) => (r.result.cpuMicros ?? 0) / messages)),
 		min: Math.min(...rates),
 		max: Math.max(...rates),
 		maxInflight: Math.max(...runs.map((r) => r.result.maxInflight)),
@@ -395,20 +410,23 @@ async function runNetwork(options: Options, log: (line: string) => void): Promis
 	broker = b;
 	log(`mosquitto on ${b.host}:${b.port}`);
 	const subscriber = await Subscriber.start(b.host, b.port);
-	const figures = new Map<string, RunFigure[]>(SCENARIOS.map((s) => [s.key, []]));
+	const scenarios = options.only.length ? SCENARIOS.filter((s) => options.only.includes(s.key)) : SCENARIOS;
+	if (!scenarios.length) usage(`--only matches no scenario (keys: ${SCENARIOS.map((s) => s.key).join(", ")})`);
+	const figures = new Map<string, RunFigure[]>(scenarios.map((s) => [s.key, []]));
 	// Rounds outermost, so a slow spell of the machine hits every scenario alike.
 	for (let round = 1; round <= options.runs; round++) {
-		for (const scenario of SCENARIOS) {
+		for (const scenario of scenarios) {
 			const figure = await publishRun(scenario, round, "throughput", options, b, subscriber);
 			figures.get(scenario.key)!.push(figure);
 			const rate = (options.messages * 1000) / figure.elapsed;
 			const lost = options.messages - figure.received;
-			log(`run ${round}/${options.runs} ${scenario.label.padEnd(52)} ${thousands(rate).padStart(8)} msg/s${lost ? `  LOST ${lost}` : ""}`);
+			const cpu = (figure.result.cpuMicros ?? 0) / options.messages;
+			log(`run ${round}/${options.runs} ${scenario.label.padEnd(52)} ${thousands(rate).padStart(8)} msg/s ${cpu.toFixed(1).padStart(6)} µs CPU/msg${lost ? `  LOST ${lost}` : ""}`);
 		}
 	}
 	const memory = new Map<string, RunFigure>();
 	if (options.memory) {
-		for (const scenario of SCENARIOS) {
+		for (const scenario of scenarios) {
 			const figure = await publishRun(scenario, 1, "memory", options, b, subscriber);
 			memory.set(scenario.key, figure);
 			const m = figure.result.memory;
@@ -416,7 +434,7 @@ async function runNetwork(options: Options, log: (line: string) => void): Promis
 		}
 	}
 	await cleanUp();
-	return SCENARIOS.map((s) => summarize(s, figures.get(s.key)!, options.messages, memory.get(s.key)));
+	return scenarios.map((s) => summarize(s, figures.get(s.key)!, options.messages, memory.get(s.key)));
 }
 
 /* Reports ------------------------------------------------------------------------------------ */
@@ -441,17 +459,19 @@ function networkText(summaries: ScenarioSummary[], options: Options): string {
 		s.scenario.label,
 		thousands(s.rate),
 		`${thousands(s.min)}–${thousands(s.max)}`,
+		s.cpu.toFixed(1),
 		payloadMB(s),
 		s.scenario.qos === 1 ? thousands(s.maxInflight) : "–",
 		s.waits,
 		s.lost ? `**${s.lost} lost**` : "0",
 	]);
 	const throughput = table(
-		["Run", "msg/s (median)", "range", "payload MB/s", "max in flight", "backpressure waits (median)", "lost"],
-		rows, ["l", "r", "r", "r", "r", "l", "r"]);
+		["Run", "msg/s (median)", "range", "publisher CPU µs/msg", "payload MB/s", "max in flight", "backpressure waits (median)", "lost"],
+		rows, ["l", "r", "r", "r", "r", "r", "l", "r"]);
 	const pairs: [string, string, string][] = [
 		["QoS 0", "ours-q0", "mqttjs-q0"],
 		["QoS 0, MQTT.js in burst", "ours-q0", "mqttjs-q0-burst"],
+		[`QoS 1, ${DEFAULT_WINDOW} in flight each`, "ours-q1-w8", "mqttjs-q1-w8"],
 		[`QoS 1, our default window ${DEFAULT_WINDOW}`, "ours-q1-w8", "mqttjs-q1"],
 		["QoS 1, our window unlimited", "ours-q1-wmax", "mqttjs-q1"],
 		[`QoS 1, our default window ${DEFAULT_WINDOW}, MQTT.js in burst`, "ours-q1-w8", "mqttjs-q1-burst"],
@@ -461,9 +481,9 @@ function networkText(summaries: ScenarioSummary[], options: Options): string {
 		const x = by(a);
 		const y = by(b);
 		if (!x || !y) return [];
-		return [[name, thousands(x.rate), thousands(y.rate), ratio(x.rate, y.rate)]];
+		return [[name, thousands(x.rate), thousands(y.rate), ratio(x.rate, y.rate), `${x.cpu.toFixed(1)} / ${y.cpu.toFixed(1)}`]];
 	});
-	const ratios = table(["Comparison", "ours msg/s", "MQTT.js msg/s", "ours / MQTT.js"], ratioRows, ["l", "r", "r", "r"]);
+	const ratios = table(["Comparison", "ours msg/s", "MQTT.js msg/s", "ours / MQTT.js", "CPU µs/msg ours / MQTT.js"], ratioRows, ["l", "r", "r", "r", "r"]);
 	const withMemory = summaries.filter((s) => s.memory);
 	const memoryRows = withMemory.map((s) => {
 		const m = s.memory!;
@@ -513,6 +533,45 @@ function codecText(figures: CodecFigure[], options: Options): string {
 	].join("\n");
 }
 
+function xsText(f: XsFigures): string {
+	const by = (key: string) => f.cases.find((c) => c.key === key);
+	const rows = f.cases.map((c) => [c.label, xsMedian(c.us).toFixed(2), `${Math.min(...c.us).toFixed(2)}–${Math.max(...c.us).toFixed(2)}`, Math.round(xsMedian(c.meter)).toLocaleString("en-US")]);
+	const lines = [
+		`${f.engine}; ${thousands(f.messages)} messages per case and round (JWT: a quarter as many tokens), 256-byte payload, ` +
+			`topic of 46 characters, ${f.runs} rounds, cases interleaved in one worker, median shown. Each client publishes to a stand-in ` +
+			"socket (test-host/bench/xs/shims.ts): what is timed is the XS work per message down to the socket's write(). " +
+			"Meter units: the worker's count of executed XS operations (deterministic; a typed-array copy counts 2 per byte).",
+		"",
+		table(["Case", "µs per message (median)", "range", "XS meter units per message"], rows, ["l", "r", "r", "r"]),
+	];
+	const ours = by("ours-q0");
+	const theirs = by("moddable-q0");
+	const q1 = by("ours-q1");
+	if (ours && theirs) {
+		lines.push("", `Ours / Moddable \`mqtt\`, QoS 0: ${ratio(xsMedian(ours.us), xsMedian(theirs.us))} in time, ${ratio(xsMedian(ours.meter), xsMedian(theirs.meter))} in meter units` +
+			(q1 ? `; our QoS 1 (PUBACKs decoded) / their QoS 0: ${ratio(xsMedian(q1.us), xsMedian(theirs.us))}.` : "."));
+	}
+	else lines.push("", "Moddable's `mqtt` module was not measured: set MODDABLE to the SDK.");
+	return lines.join("\n");
+}
+
+function linuxText(f: LinuxFigures): string {
+	const by = (key: string) => f.phases.find((p) => p.key === key);
+	const rows = f.phases.map((p) => [p.label, xsMedian(p.cpu).toFixed(2), `${Math.min(...p.cpu).toFixed(2)}–${Math.max(...p.cpu).toFixed(2)}`, xsMedian(p.wall).toFixed(1)]);
+	const lines = [
+		`${f.sdk}, x-cli-lin (test-host/bench/xs-app, all modules preloaded, the board's XS memory); one process holds both clients, ` +
+			`each with its own connection to one local Mosquitto; phases alternate (ours, Moddable's, ...), ${f.runs} rounds, median shown. ` +
+			`QoS 0: ${thousands(f.messages)} messages of 256 bytes per phase, 16 per turn; QoS 1: ${thousands(f.qos1Messages)} messages, window 8. ` +
+			"CPU = the process's CPU time (/proc/<pid>/task/*/schedstat) over the phase, per message.",
+		"",
+		table(["Phase", "CPU µs per message (median)", "range", "wall µs per message"], rows, ["l", "r", "r", "r"]),
+	];
+	const ours = by("ours-q0");
+	const theirs = by("moddable-q0");
+	if (ours && theirs) lines.push("", `Ours / Moddable \`mqtt\`, QoS 0 CPU per message: ${ratio(xsMedian(ours.cpu), xsMedian(theirs.cpu))}.`);
+	return lines.join("\n");
+}
+
 function writeDoc(block: string): void {
 	const generated = `${BEGIN}\n<!-- Written by \`npm run bench -- --write\`; edit the text outside these markers only. -->\n\n${block}\n\n${END}`;
 	if (!existsSync(DOC)) {
@@ -552,6 +611,21 @@ async function main(): Promise<number> {
 		console.log(`\n${codecText(codec, options)}\n`);
 	}
 
+	let xs: XsFigures | undefined;
+	let linux: LinuxFigures | undefined;
+	if (options.xs) {
+		console.log("XS (xsnap): ours vs Moddable's mqtt module, no network ...");
+		xs = await runXsBench({ messages: options.messages, runs: options.runs, progress: log });
+		if (xs) console.log(`\n${xsText(xs)}\n`);
+		else console.log("  skipped: the xsnap-worker binary is not built (npm ci builds it)\n");
+		if (process.env.MODDABLE) {
+			console.log("XS on Moddable's Linux runtime: ours vs Moddable's mqtt module through one local Mosquitto ...");
+			linux = await runLinuxBench({ messages: options.messages, qos1Messages: 400, runs: options.runs, jwt: 2000, progress: log });
+			if (linux) console.log(`\n${linuxText(linux)}\n`);
+		}
+		else console.log("XS on Moddable's Linux runtime: skipped (set MODDABLE to the SDK)\n");
+	}
+
 	let network: ScenarioSummary[] | undefined;
 	let networkSkipped = "";
 	if (options.net) {
@@ -562,6 +636,8 @@ async function main(): Promise<number> {
 		}
 		else networkSkipped = "mosquitto is not installed";
 	}
+
+	// Fleet section (test-host/bench/fleet.ts) goes here.
 
 	const loadAfter = loadAverage();
 	console.log(`Load average (1, 5, 15 min) at the end: ${loadAfter}`);
@@ -587,6 +663,8 @@ async function main(): Promise<number> {
 			"#### Codec",
 			"",
 			codecText(codec, options),
+			...(xs ? ["", "#### XS: the client's work per message (xsnap)", "", xsText(xs)] : []),
+			...(linux ? ["", "#### XS on Moddable's Linux runtime", "", linuxText(linux)] : []),
 		].join("\n"));
 		console.log(`\nwrote ${path.relative(process.cwd(), DOC)}`);
 	}

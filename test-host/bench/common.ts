@@ -88,6 +88,8 @@ export interface PublisherResult {
 	waits: { busy: number; inflightFull: number; drain: number };
 	/** Largest number of QoS 1 messages sent and not yet acknowledged. */
 	maxInflight: number;
+	/** CPU time (user + system) of the publisher process from the first measured publish until the subscriber had every message, µs. */
+	cpuMicros?: number;
 	/** For purpose "memory". */
 	memory?: MemoryFigures;
 }

@@ -269,17 +269,21 @@ async function mqttjs(): Promise<Driver> {
 		if (!closing) void die("MQTT.js connection closed");
 	});
 	let closing = false;
+	/** QoS 1 with a window set by the harness (job.window > 0). */
+	let windowed = false;
 	await new Promise<void>((resolve) => client.once("connect", () => resolve()));
 
 	function acknowledger(p: Phase): (error?: Error) => void {
-		return (error) => {
+		const onAck = (error?: Error): void => {
 			if (error) void die(`publish failed: ${error.message}`);
 			p.acked++;
 			if (p.acked === p.total) {
 				p.ackedAt = sharedNow();
 				p.resolve();
 			}
+			else if (windowed && p.sent < p.total && !client.stream.writableNeedDrain) pumpPaced(p, onAck);
 		};
+		return onAck;
 	}
 
 	function published(p: Phase): void {
@@ -290,6 +294,8 @@ async function mqttjs(): Promise<Driver> {
 
 	function pumpPaced(p: Phase, onAck: ((error?: Error) => void) | undefined): void {
 		while (p.sent < p.total) {
+			// A window set by the harness (MQTT.js has none): at most job.window QoS 1 messages in flight.
+			if (windowed && p.sent - p.acked >= job.window) return;
 			p.sent++;
 			client.publish(p.topic, payload, { qos: p.qos }, onAck);
 			noteInflight(p);
@@ -318,6 +324,7 @@ async function mqttjs(): Promise<Driver> {
 				// No callback for QoS 0: with one, MQTT.js adds a 'drain' listener per message
 				// written while the socket buffer is full.
 				const onAck = qos === 1 ? acknowledger(p) : undefined;
+				windowed = qos === 1 && job.window > 0 && topic === job.topic;
 				if (job.mode === "burst") burst(p, onAck);
 				else pumpPaced(p, onAck);
 			});
@@ -346,9 +353,11 @@ async function main(): Promise<void> {
 	else fullGc();
 	measuring = true;
 	const startedAt = sharedNow();
+	const cpuBefore = process.cpuUsage();
 	const p = await driver.run(job.topic, job.qos, job.messages);
 	await send({ type: "done", publishedAt: p.publishedAt, ackedAt: job.qos === 1 ? p.ackedAt : undefined });
 	await finish;
+	const cpu = process.cpuUsage(cpuBefore);
 	measuring = false;
 	const result: PublisherResult = {
 		job,
@@ -357,6 +366,7 @@ async function main(): Promise<void> {
 		acked: p.acked,
 		waits,
 		maxInflight,
+		cpuMicros: cpu.user + cpu.system,
 	};
 	if (probe) result.memory = probe.stop();
 	if (job.qos === 1) result.ackedAt = p.ackedAt;

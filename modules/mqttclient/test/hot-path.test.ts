@@ -1,0 +1,135 @@
+/*
+ * The publish hot path (docs/benchmarks.md): encodePublish against the general encoder, the
+ * decoder's in-place acknowledgements against the general path, and the client's topic cache.
+ */
+
+import test from "ava";
+import { Decoder, encodePublish, encodeWithin, type CodecError } from "mqttclient/codec";
+import type { Packet, ProtocolVersion, PublishPacket, QoS } from "mqttclient/packets";
+import { utf8Encode } from "bytes";
+import { connected, only, publishFromBroker } from "./fake";
+import { mpEncode } from "./oracle";
+
+function rng(seed: number): () => number {
+	let s = seed >>> 0;
+	return () => {
+		s = (s * 1664525 + 1013904223) >>> 0;
+		return s / 4294967296;
+	};
+}
+
+test("encodePublish gives the bytes encode() gives, across varint boundaries, QoS, retain and both versions", (t) => {
+	const random = rng(7);
+	const topics = ["a", "sensors/x/telemetry", "d\u00e9j\u00e0/vu", "emoji/\u{1f600}", "x".repeat(300)];
+	// Payload sizes around the remaining-length boundaries 127/128 and 16383/16384.
+	const sizes = [0, 1, 80, 120, 121, 122, 123, 124, 125, 126, 127, 128, 200, 16_370, 16_380, 16_383, 16_384, 16_400];
+	let checked = 0;
+	for (const version of [4, 5] as ProtocolVersion[]) {
+		for (const topic of topics) {
+			for (const size of sizes) {
+				const qos = Math.floor(random() * 3) as QoS;
+				const retain = random() < 0.5;
+				const payload = new Uint8Array(size).map(() => Math.floor(random() * 256));
+				const id = qos ? 1 + Math.floor(random() * 65535) : 0;
+				const packet: PublishPacket = { type: "publish", topic, payload, qos, retain, dup: false };
+				if (qos) packet.id = id;
+				// The general path (encodeWithin with no limit: the Writer), not encode(), which now uses encodePublish.
+				const expected = encodeWithin(packet, version, Infinity);
+				const fast = encodePublish(utf8Encode(topic), payload, qos, retain, id, version === 5, Infinity);
+				t.deepEqual(fast, expected, `v${version} ${topic.slice(0, 20)} ${size} bytes QoS ${qos}`);
+				checked++;
+			}
+		}
+	}
+	t.is(checked, 2 * topics.length * sizes.length);
+});
+
+test("encodePublish returns the size, allocating nothing, when the packet is over the limit", (t) => {
+	const topic = utf8Encode("sensors/x/telemetry");
+	const payload = new Uint8Array(1000);
+	const exact = encodePublish(topic, payload, 1, false, 9, false, Infinity);
+	t.true(exact instanceof Uint8Array);
+	const size = (exact as Uint8Array).length;
+	t.is(encodePublish(topic, payload, 1, false, 9, false, size - 1), size);
+	t.true(encodePublish(topic, payload, 1, false, 9, false, size) instanceof Uint8Array);
+});
+
+function decodeAll(chunks: Uint8Array[], version: ProtocolVersion = 4): { packets: Packet[]; errors: CodecError[] } {
+	const packets: Packet[] = [];
+	const errors: CodecError[] = [];
+	const d = new Decoder({ maxPacketSize: 1024, protocolVersion: version, onPacket: (p) => packets.push(p), onError: (e) => errors.push(e), onOversize: () => {} });
+	for (const c of chunks) d.push(c);
+	return { packets, errors };
+}
+
+test("acknowledgements decoded in place equal the general path's, whole, split across chunks, or among other packets", (t) => {
+	const acks: Packet[] = [
+		{ type: "puback", id: 1 },
+		{ type: "pubrec", id: 0x1234 },
+		{ type: "pubrel", id: 0xffff },
+		{ type: "pubcomp", id: 258 },
+	];
+	const publish = publishFromBroker("a/b", "hello", 1, 77);
+	const stream = Buffer.concat([...acks.map((p) => mpEncode(p, 4)), mpEncode(publish, 4), mpEncode({ type: "puback", id: 5 }, 4)]);
+	const whole = decodeAll([stream]);
+	t.deepEqual(whole.errors, []);
+	t.deepEqual(whole.packets.slice(0, 4), acks);
+	t.is(whole.packets[4].type, "publish");
+	t.deepEqual(whole.packets[5], { type: "puback", id: 5 });
+	// Every split point gives the same packets (the in-place path only takes whole acknowledgements).
+	for (let cut = 1; cut < stream.length; cut++) {
+		const split = decodeAll([stream.subarray(0, cut), stream.subarray(cut)]);
+		t.deepEqual(split.packets, whole.packets, `cut at ${cut}`);
+	}
+	// One byte at a time.
+	t.deepEqual(decodeAll([...stream].map((b) => Uint8Array.of(b))).packets, whole.packets);
+});
+
+test("an acknowledgement with packet identifier 0 is malformed on the in-place path too", (t) => {
+	const { packets, errors } = decodeAll([Uint8Array.of(0x40, 2, 0, 0, 0x40, 2, 0, 1)]);
+	t.deepEqual(packets, []);
+	t.is(errors.length, 1);
+	t.regex(errors[0].message, /packet identifier 0/);
+});
+
+test("a 5.0 acknowledgement with a reason code still goes through the general path", (t) => {
+	const { packets, errors } = decodeAll([Uint8Array.of(0x40, 3, 0, 9, 0x10)], 5);
+	t.deepEqual(errors, []);
+	t.deepEqual(packets, [{ type: "puback", id: 9, reasonCode: 0x10 }]);
+});
+
+test("the topic cache: more topics than it holds publish correctly, and a bad topic is still refused", (t) => {
+	const w = connected(t);
+	w.net.last.forget();
+	for (let round = 0; round < 3; round++) {
+		for (let i = 0; i < 20; i++) {
+			const topic = `sensors/s${i}/t\u00e9l\u00e9m\u00e9trie`;
+			const outcome = w.client.publish(topic, `m${round}-${i}`, { qos: 0 });
+			t.true(outcome.ok, topic);
+			const p = only(t, w.net.last.take(), "publish");
+			t.is(p.topic, topic);
+			t.is(Buffer.from(p.payload).toString(), `m${round}-${i}`);
+		}
+		const bad = w.client.publish("sensors/+/t", "x");
+		t.false(bad.ok);
+		if (!bad.ok) t.is(bad.error.code, "invalid_topic");
+	}
+	const empty = w.client.publish("", "x");
+	t.false(empty.ok);
+	// A topic of 70000 bytes (fewer UTF-16 units than bytes) is refused, not sent.
+	const long = w.client.publish("\u00e9".repeat(35_000), "x");
+	t.false(long.ok);
+	if (!long.ok) t.is(long.error.code, "invalid_topic");
+	t.deepEqual(w.net.last.take(), []);
+});
+
+test("packet_too_large is still refused before anything is sent, on the hot path", (t) => {
+	const w = connected(t, { bufferSize: 256 });
+	w.net.last.forget();
+	const outcome = w.client.publish("a/b", new Uint8Array(300), { qos: 1 });
+	t.false(outcome.ok);
+	if (!outcome.ok) t.is(outcome.error.code, "packet_too_large");
+	t.is(w.client.inflight, 0);
+	t.deepEqual(w.net.last.take(), []);
+	t.true(w.client.publish("a/b", new Uint8Array(200), { qos: 1 }).ok);
+});
