@@ -14,8 +14,8 @@ import type { Duplex } from "node:stream";
 export interface ServerFaults {
 	cut?: { afterBytes: number; times: number };
 	ignoreRange?: boolean;
-	/** Stop sending after this many body bytes of every response, keeping the connection open. */
-	stallAfter?: number;
+	/** Stop sending at this byte of the image (in every response), keeping the connection open. */
+	stallAt?: number;
 	/** Flip this byte (index in the image) in every response that carries it. */
 	flipByte?: number;
 }
@@ -107,8 +107,9 @@ export class ImageServer {
 			cut = true;
 		}
 		let stall = false;
-		if (this.faults.stallAfter !== undefined && this.faults.stallAfter < limit) {
-			limit = this.faults.stallAfter;
+		const stallAt = this.faults.stallAt;
+		if (stallAt !== undefined && stallAt - start < limit) {
+			limit = Math.max(0, stallAt - start);
 			stall = true;
 		}
 		const send = (at: number) => {
