@@ -242,7 +242,6 @@ export class Updater {
 			}
 			return this.#refuse(m.version, `an update is already running (to ${this.#job.m.version})`, source);
 		}
-		if (this.#confirming) return this.#refuse(m.version, `the running firmware ${this.#running} has not confirmed itself yet`, source);
 		const order = compareVersions(m.version, this.#running);
 		if (order === 0) {
 			this.#o.log.info("ota.up_to_date", { version: m.version, source });
@@ -254,6 +253,8 @@ export class Updater {
 			else this.#refuse(m.version, reason, source);
 			return;
 		}
+		// After the version check: the retained fleet manifest comes back to the new image while it confirms itself.
+		if (this.#confirming) return this.#refuse(m.version, `the running firmware ${this.#running} has not confirmed itself yet`, source);
 		const capacity = this.#o.ports.writer.capacity;
 		if (m.size > capacity) return this.#refuse(m.version, `image of ${m.size} bytes does not fit the ${capacity}-byte update partition`, source);
 		const rec = this.#load();
