@@ -18,6 +18,8 @@ import { deviceSettings } from "./adapters/mc-config";
 import { PreferenceStore } from "./adapters/preference";
 import { ModdableSntp } from "./adapters/sntp";
 import { Device } from "./device";
+import type { OtaSetup } from "./ota/updater";
+import type { OtaPorts } from "./ports";
 import { defaultConfig, validateConfig } from "./settings";
 
 const PROBLEM_REPEAT_MS = 5 * 60 * 1000;
@@ -32,6 +34,7 @@ function run(): void {
 
 	const device = new Device({
 		config: validated.value,
+		ota: otaSetup(mc, wiring.ota),
 		ports: {
 			...wiring.ports,
 			clock,
@@ -53,6 +56,17 @@ function run(): void {
 	}
 	device.start();
 	wiring.started?.(device);
+}
+
+/** Updates need the board's ports and the signing key's public half (mc/config ota_public_key). */
+function otaSetup(mc: Readonly<Record<string, unknown>>, ports: OtaPorts | undefined): OtaSetup | undefined {
+	const key = typeof mc.ota_public_key === "string" ? mc.ota_public_key.trim().toLowerCase() : "";
+	if (!ports) return undefined;
+	if (!/^04[0-9a-f]{128}$/.test(key)) {
+		trace(`<warn>Firmware updates are off: ${key ? "ota_public_key must be 130 hex digits starting 04" : "no ota_public_key in the build"} (npm run ota -- keygen; docs/ota.md).\n`);
+		return undefined;
+	}
+	return { ports, publicKey: key, board: typeof mc.ota_board === "string" && mc.ota_board ? mc.ota_board : "esp32s3" };
 }
 
 run();

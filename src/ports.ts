@@ -127,6 +127,8 @@ export interface BoardSetup {
 
 export interface BoardWiring {
 	ports: BoardPorts;
+	/** Firmware update ports, when the board has an update slot (src/ota/). */
+	ota?: OtaPorts;
 	/** Called once the device runs, with what a board may need of it (the Linux target's clean stop). */
 	started?(device: { shutdown(done?: () => void): void }): void;
 }

@@ -30,6 +30,7 @@ const PLATFORM = "esp32/esp32s3";
 const MODDABLE_MODULES = new Set([
 	"timer", "time", "wifi", "net", "sntp", "socket", "securesocket", "preference", "pins/digital", "system",
 	"neopixel", "crypt", "hmac", "rng", "instrumentation", "Resource", "mc/config", "mc/ffi", "microseconds", "debug",
+	"embedded:update", "embedded:storage/flash", "ecdsa", "curve", "ecp",
 ]);
 
 type Json = Record<string, unknown>;
