@@ -8,24 +8,15 @@
  * - BootControl over the native ota/esp32/otastate (modules/ota): the bootloader's rollback state,
  *   which the SDK does not expose. The build must enable CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE and
  *   have two OTA slots (platforms/esp32s3/sdkconfig/).
- * - OtaCrypto over crypt: Digest("SHA256") streamed, ECDSA P-256 verification (r || s) with the
- *   SDK's ecdsa/curve/ecp, after checking that r and s are in [1, n-1].
+ * - OtaCrypto: src/adapters/ota-crypto.ts.
  */
 
-import { Digest } from "crypt";
-import Curve from "curve";
-import ECDSA from "ecdsa";
-import ECPoint from "ecp";
 import flash from "embedded:storage/flash";
 import Update from "embedded:update";
 import { lastInvalidSlot, markValid, pendingVerify, rollback, runningSlot, updateCapacity } from "ota/esp32/otastate";
-import type { BootControl, FirmwareWriter, OtaCrypto, OtaPorts, TransportFactory } from "../../ports";
+import type { BootControl, FirmwareWriter, OtaPorts, TransportFactory } from "../../ports";
+import { moddableOtaCrypto } from "../ota-crypto";
 import { FIRMWARE_VERSION } from "../../version";
-
-function exactBuffer(bytes: Uint8Array): ArrayBuffer {
-	if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes.buffer as ArrayBuffer;
-	return bytes.slice().buffer as ArrayBuffer;
-}
 
 /** The SDK's typings and src/moddable.d.ts name the writer differently: take it from open(). */
 type UpdateWriter = ReturnType<typeof Update.open>;
@@ -79,39 +70,6 @@ export const esp32BootControl: BootControl = Object.freeze({
 	rollback: (reason: string) => {
 		trace(`<error>OTA: rolling back (${reason}); last invalid slot before: ${lastInvalidSlot() ?? "none"}\n`);
 		rollback();
-	},
-});
-
-/** P-256 group order, big-endian. */
-const ORDER = Object.freeze([0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51]);
-
-/** 1 <= value < n for a 32-byte big-endian integer. */
-function inOrder(value: Uint8Array): boolean {
-	if (value.every((b) => b === 0)) return false;
-	for (let i = 0; i < 32; i++) if (value[i] !== ORDER[i]) return value[i] < ORDER[i];
-	return false;
-}
-
-export const moddableOtaCrypto: OtaCrypto = Object.freeze({
-	sha256() {
-		const digest = new Digest("SHA256");
-		return {
-			update: (bytes: Uint8Array) => digest.write(exactBuffer(bytes)),
-			finish: () => new Uint8Array(digest.close()),
-		};
-	},
-	verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
-		if (publicKey.length !== 65 || publicKey[0] !== 4 || signature.length !== 64) return false;
-		if (!inOrder(signature.subarray(0, 32)) || !inOrder(signature.subarray(32))) return false;
-		try {
-			const digest = new Digest("SHA256");
-			digest.write(exactBuffer(message));
-			const ecdsa = new ECDSA(ECPoint.fromOctetString(exactBuffer(publicKey)), new Curve("secp256r1"), false);
-			return ecdsa.verify(digest.close(), exactBuffer(signature), false);
-		}
-		catch {
-			return false;
-		}
 	},
 });
 
