@@ -66,7 +66,9 @@ function otaSetup(mc: Readonly<Record<string, unknown>>, ports: OtaPorts | undef
 		trace(`<warn>Firmware updates are off: ${key ? "ota_public_key must be 130 hex digits starting 04" : "no ota_public_key in the build"} (npm run ota -- keygen; docs/ota.md).\n`);
 		return undefined;
 	}
-	return { ports, publicKey: key, board: typeof mc.ota_board === "string" && mc.ota_board ? mc.ota_board : "esp32s3" };
+	const confirm = Number(mc.ota_confirm_seconds);
+	const limits = confirm >= 5 && confirm <= 3600 ? { confirmMs: confirm * 1000 } : undefined;
+	return { ports, publicKey: key, board: typeof mc.ota_board === "string" && mc.ota_board ? mc.ota_board : "esp32s3", limits };
 }
 
 run();
