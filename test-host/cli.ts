@@ -23,7 +23,10 @@ import { cryptoRandom, type LogFormat } from "./adapters/system";
 import { nodeTcp } from "./adapters/tcp";
 import { EmbeddedBroker, type BrokerAuth } from "./brokers/embedded";
 import { LinuxDevice, SdkMissing, buildLinuxTarget, startLocalSntp } from "./linux-target";
+import { SimFlash } from "./ota/flash";
+import { makeSimImage } from "./ota/image";
 import { SimulatedDevice } from "./sim";
+import { FIRMWARE_NAME, FIRMWARE_VERSION } from "../src/version";
 
 const HELP = `Usage: npm start -- [options]
 
@@ -49,6 +52,8 @@ embedded MQTT broker (verifying the device's JWT as EMQX does) and a backend cli
   --log FORMAT               human | json (default human)
   --config FILE              JSON with the device configuration schema (see README)
   --data-dir DIR             keep the device's preferences in DIR (default: in memory)
+  --ota-public-key HEX       accept firmware updates signed by this key (npm run ota -- keygen; a
+                             simulated two-slot flash in memory; see docs/ota.md)
   --target sim|linux         sim: the logic in this process (default); linux: the firmware built
                              by mcconfig for Moddable's Linux target (needs $MODDABLE; see README)
   --help                     this text
@@ -62,6 +67,7 @@ interface Options {
 	log: LogFormat;
 	configFile?: string;
 	dataDir?: string;
+	otaPublicKey?: string;
 	target: "sim" | "linux";
 	mac: string;
 	overrides: { path: string[]; value: unknown }[];
@@ -96,6 +102,7 @@ const FLAGS: Record<string, Flag> = {
 	"--log": { kind: "enum", values: ["human", "json"], apply: (o, v) => { o.log = v as LogFormat; } },
 	"--config": { kind: "file", apply: (o, v) => { o.configFile = v as string; } },
 	"--data-dir": { kind: "string", apply: (o, v) => { o.dataDir = v as string; } },
+	"--ota-public-key": { kind: "string", apply: (o, v) => { o.otaPublicKey = v as string; } },
 	"--target": { kind: "enum", values: ["sim", "linux"], apply: (o, v) => { o.target = v as Options["target"]; } },
 	"--help": { kind: "flag" },
 };
@@ -365,6 +372,7 @@ function startSim(o: Options, config: DeviceConfig, out: Output): Running {
 		log: (record) => out.write(record),
 		random: cryptoRandom,
 		wifiJoinMs: 800,
+		ota: o.otaPublicKey ? { flash: new SimFlash(makeSimImage({ name: FIRMWARE_NAME, version: FIRMWARE_VERSION, board: "esp32s3" })), publicKey: o.otaPublicKey } : undefined,
 	});
 	sim.boot();
 	return { shutdown: () => sim.shutdown() };
@@ -396,6 +404,7 @@ async function startLinux(o: Options, config: DeviceConfig, out: Output): Promis
 		config: {
 			device: config,
 			sensor: config.sensor.model,
+			ota_public_key: o.otaPublicKey ?? "",
 			file: { root: `${dataDir}/` },
 			linux: { mac: o.mac, ip: "127.0.0.1", ssid: "", password: "", joinMs: 200, rssi: -55, memorySampleMs: 0 },
 		},

@@ -9,6 +9,9 @@
  *           [--username U --password P] [--ca PEM] [--topic-scheme tenant] [--tenant-id ID]
  *           [--home-id ID] [--timeout SECONDS]
  *
+ *   sim-image --version X [--board esp32s3] [--size BYTES] --out FILE
+ *           a simulated image for the host simulator (npm start -- --ota-public-key) or the Linux target
+ *
  * Exit status: 0 success, 1 a device failed / rolled back / did not finish, 2 bad usage.
  */
 
@@ -21,7 +24,7 @@ import { parseManifest, type FirmwareManifest } from "../../src/ota/manifest";
 import type { TopicScheme } from "../../src/settings";
 import { FIRMWARE_NAME } from "../../src/version";
 import { generateSigningKey, publicHexFromPrivate, signManifest } from "./crypto";
-import { readSimImage } from "./image";
+import { makeSimImage, readSimImage } from "./image";
 import { publishUpdate, type PublishTarget } from "./publish";
 import { ImageServer } from "./server";
 
@@ -87,6 +90,18 @@ export function sign(args: string[], out: (line: string) => void): number {
 	return 0;
 }
 
+export function simImage(args: string[], out: (line: string) => void): number {
+	const { values } = parseArgs({ args, options: { version: { type: "string" }, board: { type: "string", default: "esp32s3" }, size: { type: "string", default: String(96 * 1024) }, out: { type: "string" } } });
+	const version = need(values.version, "--version");
+	if (!/^\d+\.\d+\.\d+$/.test(version)) throw new UsageError("--version must be MAJOR.MINOR.PATCH");
+	const size = Number(values.size);
+	if (!Number.isInteger(size) || size < 1024) throw new UsageError("--size must be a whole number of bytes, at least 1024");
+	const path = need(values.out, "--out");
+	writeFileSync(path, makeSimImage({ name: FIRMWARE_NAME, version, board: values.board! }, size));
+	out(`simulated image ${FIRMWARE_NAME} ${version} for ${values.board}: ${path} (${size} bytes)`);
+	return 0;
+}
+
 function advertisedAddress(): string {
 	for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address;
 	return "127.0.0.1";
@@ -148,8 +163,10 @@ export async function main(argv: string[], out: (line: string) => void = (line) 
 				return sign(rest, out);
 			case "publish":
 				return await publish(rest, out);
+			case "sim-image":
+				return simImage(rest, out);
 			default:
-				out("usage: npm run ota -- keygen | sign | publish (see docs/ota.md)");
+				out("usage: npm run ota -- keygen | sign | publish | sim-image (see docs/ota.md)");
 				return 2;
 		}
 	}
