@@ -105,8 +105,8 @@ declare module "embedded:storage/flash*" {
 declare module "ecp*" {
 	export default class ECPoint {
 		constructor(x: bigint, y: bigint);
-		/** From 04 || X || Y. */
-		static fromOctetString(os: ArrayBuffer): ECPoint;
+		/** From 04 || X || Y, a Uint8Array (it reads os[0] and os.length: an ArrayBuffer throws "unsupported format"). */
+		static fromOctetString(os: Uint8Array): ECPoint;
 	}
 }
 

@@ -2,7 +2,8 @@
  * The OTA crypto port over Moddable's crypt (ESP32 and the Linux target): Digest("SHA256") fed
  * fragment by fragment, and ECDSA P-256 verification (r || s) with the SDK's ecdsa, curve and ecp
  * (crypt/tls.json on the ESP32; listed one by one in platforms/linux/manifest.json), after checking
- * that r and s are in [1, n-1] (the SDK's verify does not).
+ * that r and s are in [1, n-1] (the SDK's verify does not). ECPoint.fromOctetString takes a
+ * Uint8Array (it reads os[0] and os.length), the hash and the signature ArrayBuffers.
  */
 
 import { Digest } from "crypt";
@@ -40,7 +41,7 @@ export const moddableOtaCrypto: OtaCrypto = Object.freeze({
 		try {
 			const digest = new Digest("SHA256");
 			digest.write(exactBuffer(message));
-			const ecdsa = new ECDSA(ECPoint.fromOctetString(exactBuffer(publicKey)), new Curve("secp256r1"), false);
+			const ecdsa = new ECDSA(ECPoint.fromOctetString(publicKey.slice()), new Curve("secp256r1"), false);
 			return ecdsa.verify(digest.close(), exactBuffer(signature), false);
 		}
 		catch {
