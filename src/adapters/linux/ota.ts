@@ -112,10 +112,11 @@ export class FileFlash implements FirmwareWriter {
 			const file = new File(path);
 			const bytes = new Uint8Array(file.read(ArrayBuffer, Math.min(512, file.length)));
 			file.close();
-			const text = utf8Decode(bytes, 0, bytes.length) ?? "";
+			// Only the header is text: the bytes after its newline are the image's filler.
+			const end = bytes.indexOf(10, MAGIC.length);
+			const text = end > 0 ? utf8Decode(bytes, 0, end) ?? "" : "";
 			if (!text.startsWith(MAGIC)) return undefined;
-			const end = text.indexOf("\n", MAGIC.length);
-			const header = JSON.parse(text.slice(MAGIC.length, end)) as { version?: unknown };
+			const header = JSON.parse(text.slice(MAGIC.length)) as { version?: unknown };
 			return typeof header.version === "string" ? { version: header.version } : undefined;
 		}
 		catch {
