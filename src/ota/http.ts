@@ -153,7 +153,10 @@ export function httpGet(tcp: TransportFactory, request: HttpRequest, events: Htt
 			if (ended) return;
 			transport = undefined;
 			const got = response ? `after ${received} of ${expected} bytes` : "before the response";
-			end(error ? `connection ${error.code === "refused" ? "refused" : "failed"} ${got}: ${error.message}` : `connection closed ${got}`);
+			// The TCP adapters word their messages for the MQTT broker: only the code is reported, and the
+			// message where it tells something of its own (a certificate, a name).
+			const detail = error && (error.code === "tls" || error.code === "dns") ? `: ${error.message}` : "";
+			end(error ? `connection ${error.code === "refused" ? "refused" : `lost (${error.code})`} ${got}${detail}` : `connection closed ${got}`);
 		},
 	});
 	return {
