@@ -34,7 +34,7 @@ function run(): void {
 
 	const device = new Device({
 		config: validated.value,
-		ota: otaSetup(mc, wiring.ota),
+		ota: otaSetup(mc, () => wiring.ota),
 		ports: {
 			...wiring.ports,
 			clock,
@@ -59,13 +59,15 @@ function run(): void {
 }
 
 /** Updates need the board's ports and the signing key's public half (mc/config ota_public_key). */
-function otaSetup(mc: Readonly<Record<string, unknown>>, ports: OtaPorts | undefined): OtaSetup | undefined {
+function otaSetup(mc: Readonly<Record<string, unknown>>, board: () => OtaPorts | undefined): OtaSetup | undefined {
 	const key = typeof mc.ota_public_key === "string" ? mc.ota_public_key.trim().toLowerCase() : "";
-	if (!ports) return undefined;
 	if (!/^04[0-9a-f]{128}$/.test(key)) {
 		trace(`<warn>Firmware updates are off: ${key ? "ota_public_key must be 130 hex digits starting 04" : "no ota_public_key in the build"} (npm run ota -- keygen; docs/ota.md).\n`);
 		return undefined;
 	}
+	// Only now: the board's update ports may touch the flash (the Linux target's bootloader step).
+	const ports = board();
+	if (!ports) return undefined;
 	const confirm = Number(mc.ota_confirm_seconds);
 	const limits = confirm >= 5 && confirm <= 3600 ? { confirmMs: confirm * 1000 } : undefined;
 	return { ports, publicKey: key, board: typeof mc.ota_board === "string" && mc.ota_board ? mc.ota_board : "esp32s3", limits };

@@ -38,7 +38,10 @@ export function createBoard(setup: BoardSetup): BoardWiring {
 	const file = setup.config.file && typeof setup.config.file === "object" ? (setup.config.file as Record<string, unknown>) : {};
 
 	return {
-		ota: linuxOta(tcp, { root: text(file.root, "/tmp/sensor-firmware-"), capacity: count(linux.otaCapacity, 4 * 1024 * 1024), system: process }),
+		// Made when main asks (only with an ota_public_key): it runs the simulated bootloader's step on the files.
+		get ota() {
+			return linuxOta(tcp, { root: text(file.root, "/tmp/sensor-firmware-"), capacity: count(linux.otaCapacity, 4 * 1024 * 1024), system: process });
+		},
 		ports: {
 			wifi: new LinuxWiFi({
 				clock,
