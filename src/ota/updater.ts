@@ -298,7 +298,7 @@ export class Updater {
 		};
 		this.#job = job;
 		this.#save({ v: m.version, sha: m.sha256, from: job.from, state: "downloading", tries });
-		this.#o.log.info("ota.accepted", { version: m.version, from: job.from, size: m.size, url: m.url });
+		this.#o.log.info("ota.accepted", { version: m.version, from: job.from, size: m.size, url: withoutQuery(m.url) });
 		this.#report(job, "accepted");
 		try {
 			this.#o.ports.writer.begin(m.size);
@@ -318,7 +318,7 @@ export class Updater {
 		job.attemptStart = job.received;
 		job.lastByteAt = this.#o.clock.now();
 		if (job.received > 0) this.#o.log.info("ota.resuming", { version: job.m.version, from: job.received, attempt: job.attempts });
-		else this.#o.log.info("ota.downloading", { version: job.m.version, url: job.m.url, attempt: job.attempts });
+		else this.#o.log.info("ota.downloading", { version: job.m.version, url: withoutQuery(job.m.url), attempt: job.attempts });
 		this.#report(job, "downloading");
 		job.stallTimer = this.#o.clock.repeat(() => {
 			if (this.#o.clock.now() - job.lastByteAt < this.#limits.stallMs) return;
@@ -446,8 +446,12 @@ export class Updater {
 		if (this.#verifyTimer !== undefined) this.#o.clock.clear(this.#verifyTimer);
 		this.#verifyTimer = undefined;
 		const rec = this.#load();
-		const from = rec && rec.v === this.#running ? rec.from : "unknown";
-		if (rec && rec.v === this.#running) this.#save({ ...rec, state: "confirmed" });
+		const from = rec?.state === "rebooting" ? rec.from : "unknown";
+		if (rec?.state === "rebooting") {
+			this.#save({ ...rec, state: "confirmed" });
+			// The image was built with another version than its manifest announced (src/version.ts not bumped).
+			if (rec.v !== this.#running) this.#o.log.warn("ota.version_mismatch", { announced: rec.v, running: this.#running });
+		}
 		this.#o.log.info("ota.succeeded", { version: this.#running, from });
 		this.#o.report(this.#progress("succeeded", this.#running, from, undefined));
 	}
@@ -457,7 +461,7 @@ export class Updater {
 		this.#verifyTimer = undefined;
 		if (!this.#confirming) return;
 		const rec = this.#load();
-		if (rec && rec.v === this.#running) this.#save({ ...rec, reason });
+		if (rec?.state === "rebooting") this.#save({ ...rec, reason });
 		this.#o.log.error("ota.rollback", { version: this.#running, reason });
 		this.#o.ports.boot.rollback(reason);
 	}
@@ -500,6 +504,12 @@ export class Updater {
 	#save(attempt: Attempt): void {
 		this.#o.store.set(STORE_KEY, JSON.stringify(attempt));
 	}
+}
+
+/** A URL for the log: a query string may hold a token (a pre-signed download link). */
+function withoutQuery(url: string): string {
+	const q = url.indexOf("?");
+	return q < 0 ? url : `${url.slice(0, q)}?…`;
 }
 
 function message(e: unknown): string {

@@ -302,3 +302,18 @@ test("two announcements at once: the second is refused while the first runs; a r
 		await ow.close();
 	}
 });
+
+test("the URL is not signed: a re-hosted, pre-signed link works, and its query (a token) never reaches the log", async (t) => {
+	const { ow, d } = await setup();
+	try {
+		const { manifest } = ow.release("0.2.0");
+		await ow.announce(d, { ...manifest, url: `${manifest.url}?X-Amz-Signature=s3cr3t-token` });
+		t.true(await ow.world.runUntil(() => ow.states(d).includes("succeeded"), 10 * 60_000));
+		t.is(ow.server.requests[0].path, "/fw/0.2.0.bin");
+		t.false(JSON.stringify(d.log.records).includes("s3cr3t"), "no record carries the token");
+		t.regex(String(d.events("ota.accepted")[0].url), /0\.2\.0\.bin\?…$/);
+	}
+	finally {
+		await ow.close();
+	}
+});
