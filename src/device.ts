@@ -8,28 +8,32 @@
  * Every port comes in through `Ports`; nothing here knows whether it runs on a board or in Node.
  */
 
+import { utf8Decode } from "bytes";
 import { DHT } from "dht";
 import type { Message } from "mqttclient";
 import { StatusLed } from "statusled";
-import { Alerts, type AlertChange, type Metric } from "./alerts";
 import type { Command, Envelope } from "./commands";
 import { Logger, isoTime } from "./events";
 import { Identity, type DeviceIdentity } from "./identity";
 import { Inbox, type Execution } from "./inbox";
-import { alert as alertMessage, encode, heartbeat as heartbeatMessage, sensorsOf, status as statusMessage, telemetry as telemetryMessage, trimErrors, type DeviceFacts, type Dropped, type Reading, type Status } from "./messages";
+import { encode, heartbeat as heartbeatMessage, sensorsOf, status as statusMessage, trimErrors, type DeviceFacts, type Dropped, type Status } from "./messages";
 import type { Outgoing } from "./outbox";
 import { Persisted, type PowerState } from "./persistence";
+import { Updater, type OtaSetup } from "./ota/updater";
 import type { Ports, TimerHandle } from "./ports";
 import { PlannedRestart, type Kept } from "./restart";
 import { RemoteConfiguration, withStoredRemoteConfig } from "./remote-config";
 import { remoteView, type DeviceConfig } from "./settings";
 import { Supervisor, type Link } from "./supervisor";
+import { Telemetry } from "./telemetry";
 import { planTopics, type TopicPlan } from "./topics";
 import { FIRMWARE_NAME, FIRMWARE_VERSION } from "./version";
 
 export interface DeviceOptions {
 	ports: Ports;
 	config: DeviceConfig;
+	/** Firmware updates (src/ota/), when the board has an update partition. */
+	ota?: OtaSetup;
 }
 
 /** How long a restart waits for its response to go out. */
@@ -43,7 +47,10 @@ export class Device {
 	readonly #persisted: Persisted;
 	readonly #led: StatusLed;
 	readonly #dht: DHT | undefined;
-	readonly #alerts: Alerts;
+	readonly #telemetry: Telemetry;
+	readonly #updater: Updater | undefined;
+	/** The running firmware's version (from the booted image when the board can tell). */
+	readonly #version: string;
 	readonly #identity: Identity;
 	readonly #rebootReason: string;
 	/** This boot's number: the persisted boot counter, beside seq in telemetry. */
@@ -61,12 +68,10 @@ export class Device {
 	#plan: TopicPlan | undefined;
 	#config: DeviceConfig;
 	#power: PowerState;
-	#seq = 0;
 	#started = false;
 	#stopped = false;
 	#telemetryTimer: TimerHandle | undefined;
 	#heartbeatTimer: TimerHandle | undefined;
-	#sampling = false;
 
 	constructor(options: DeviceOptions) {
 		const p = (this.#p = options.ports);
@@ -86,7 +91,6 @@ export class Device {
 		this.#power = this.#persisted.power() ?? { on: false, brightness: 100 };
 		this.#led = new StatusLed({ output: p.led, timers: p.clock, onChange: (pattern) => this.#log.info("led.pattern", { pattern }) });
 		this.#dht = this.#config.sensor.model === "none" ? undefined : new DHT({ sensor: { capture: p.dht }, model: this.#config.sensor.model, clock: p.clock });
-		this.#alerts = new Alerts((metric) => this.#alertLimits(metric));
 		this.#remote = new RemoteConfiguration({ persisted: this.#persisted, log: this.#log, wifi: p.wifi, clock: p.clock, config: () => this.#config, replace: (next) => this.#replaceConfig(next) });
 		this.supervisor = new Supervisor({
 			ports: { ...p, wifi: this.#remote.wifi },
@@ -97,7 +101,10 @@ export class Device {
 			led: this.#led,
 			hooks: {
 				onOnline: (link) => this.#onOnline(link),
-				onOffline: () => this.#inbox.offline(),
+				onOffline: () => {
+					this.#inbox.offline();
+					this.#updater?.offline();
+				},
 				onMessage: (message) => this.#onMessage(message),
 				// The will goes inside CONNECT, next to the JWT: keep it to the status without the error list.
 				will: () => ({ topic: this.topics.status, payload: encode({ ...this.#status(false), errors: [] }), qos: 1, retain: true }),
@@ -121,6 +128,16 @@ export class Device {
 				this.#dropped.responses++;
 				this.#statusDue = true;
 			},
+		});
+		const link = this.supervisor.link;
+		this.#telemetry = new Telemetry({ dht: this.#dht, log: this.#log, link, boot: this.#boot, config: () => this.#config, topics: () => this.topics, facts: () => this.#facts(), online: () => this.supervisor.online, outboxSize: () => this.supervisor.outboxSize, outgoing: (...a) => this.#outgoing(...a) });
+		const ota = options.ota;
+		this.#version = ota?.ports.boot.running().version ?? FIRMWARE_VERSION;
+		this.#updater = ota && new Updater({
+			...ota, clock: p.clock, store: p.store, log: this.#log, random: () => p.random.float(), firmware: { name: FIRMWARE_NAME, board: ota.board }, ca: this.#config.mqtt.ca || undefined,
+			report: (progress) => link.publish(this.#outgoing("ota_progress", this.topics.ota.progress, { deviceId: this.deviceId, ...progress, timestamp: this.#facts().timestamp }, 1), true),
+			restart: (reason) => this.#plannedRestart(reason),
+			led: (on) => this.#led.hold(on ? "updating" : undefined),
 		});
 	}
 
@@ -147,7 +164,7 @@ export class Device {
 		this.#started = true;
 		this.#log.info("device.boot", {
 			firmware: FIRMWARE_NAME,
-			firmwareVersion: FIRMWARE_VERSION,
+			firmwareVersion: this.#version,
 			clientId: this.#identity.current?.clientId ?? null,
 			mac: this.#identity.current?.mac ?? null,
 			rebootReason: this.#rebootReason,
@@ -156,6 +173,7 @@ export class Device {
 			auth: this.#config.auth.mode,
 		});
 		this.#restoreKept();
+		this.#updater?.start();
 		this.#identity.start();
 		this.#applyPower(this.#power, false);
 		this.supervisor.start();
@@ -201,7 +219,8 @@ export class Device {
 
 	#onOnline(link: Link): void {
 		this.#remote.online();
-		link.subscribe(this.topics.subscriptions.map((s) => ({ topic: s.filter, qos: 1 as const })));
+		const ota = this.#updater ? [this.topics.ota.firmware, this.topics.ota.fleet] : [];
+		link.subscribe([...this.topics.subscriptions.map((s) => s.filter), ...ota].map((topic) => ({ topic, qos: 1 as const })));
 		link.publish(this.#outgoing("status", this.topics.status, this.#status(true), 1, true), true);
 		// A heartbeat on every connection, then on its interval.
 		if (this.#heartbeatTimer !== undefined) this.#p.clock.clear(this.#heartbeatTimer);
@@ -209,16 +228,17 @@ export class Device {
 		this.#heartbeat();
 		if (this.#telemetryTimer === undefined && !this.#stopped) {
 			// The first reading goes out as soon as the device is online, then every interval.
-			this.#sampleAndPublish();
+			this.#telemetry.sampleAndPublish();
 			this.#restartTelemetry();
 		}
+		this.#updater?.online();
 	}
 
 	#onSent(message: Outgoing, bytes: number): void {
 		switch (message.kind) {
 			case "telemetry": {
 				// The reading just taken, or one that waited (read back from its payload).
-				const t = message.boot === this.#boot && message.seq === this.#seq ? this.#lastReading : sensorsOf(message.payload);
+				const t = message.boot === this.#boot && message.seq === this.#telemetry.seq ? this.#telemetry.lastReading : sensorsOf(message.payload);
 				this.#log.info("telemetry.published", { topic: message.topic, bytes, boot: message.boot, seq: message.seq, temperature: t?.temperature ?? undefined, humidity: t?.humidity ?? undefined });
 				break;
 			}
@@ -276,47 +296,9 @@ export class Device {
 
 	/* Telemetry ---------------------------------------------------------------------- */
 
-	#lastReading: Reading | undefined;
-
 	#restartTelemetry(): void {
 		if (this.#telemetryTimer !== undefined) this.#p.clock.clear(this.#telemetryTimer);
-		this.#telemetryTimer = this.#p.clock.repeat(() => this.#sampleAndPublish(), this.#config.telemetry.interval * 1000);
-	}
-
-	#sampleAndPublish(): void {
-		if (this.#stopped || this.#sampling) return;
-		if (!this.#dht) {
-			this.#publishReading({ temperature: null, humidity: null, status: "no_sensor" });
-			return;
-		}
-		this.#sampling = true;
-		this.#dht.sample((reading, status) => {
-			this.#sampling = false;
-			if (this.#stopped) return;
-			if (reading) {
-				this.#publishReading({ temperature: reading.thermometer.temperature, humidity: reading.hygrometer.humidity, status: "ok" });
-				return;
-			}
-			const error = status.ok ? "unknown" : status.error;
-			this.#log.warn("sensor.failed", { error, detail: status.ok ? undefined : status.detail, attempts: status.attempts });
-			this.#publishReading({ temperature: null, humidity: null, status: error });
-		});
-	}
-
-	#publishReading(reading: Reading): void {
-		this.#lastReading = reading;
-		const seq = ++this.#seq;
-		const qos = this.#config.mqtt.qos;
-		const body = telemetryMessage(this.#facts(), seq, reading);
-		const result = this.supervisor.link.publish(this.#outgoing("telemetry", this.topics.telemetry, body, qos, false, seq), true);
-		if (result === "queued") this.#log.info("telemetry.queued", { boot: this.#boot, seq, reason: this.supervisor.online ? "the connection is busy" : "offline", queued: this.supervisor.outboxSize });
-		if (this.topics.values) {
-			const values = this.topics.values;
-			if (reading.temperature !== null) this.supervisor.link.publish(this.#outgoing("value", values.temperature, reading.temperature.toFixed(1), qos), false);
-			if (reading.humidity !== null) this.supervisor.link.publish(this.#outgoing("value", values.humidity, reading.humidity.toFixed(1), qos), false);
-		}
-		this.#checkAlert("temperature", reading.temperature);
-		this.#checkAlert("humidity", reading.humidity);
+		this.#telemetryTimer = this.#p.clock.repeat(() => this.#telemetry.sampleAndPublish(), this.#config.telemetry.interval * 1000);
 	}
 
 	#heartbeat(): void {
@@ -328,7 +310,7 @@ export class Device {
 		return {
 			deviceId: this.deviceId,
 			boot: this.#boot,
-			firmwareVersion: FIRMWARE_VERSION,
+			firmwareVersion: this.#version,
 			timestamp: this.supervisor.timeValid ? isoTime(this.#p.clock.wallTime()) : null,
 			uptimeSeconds: Math.floor(this.#p.clock.now() / 1000),
 			freeMemory: this.#p.system.freeMemory() ?? null,
@@ -351,27 +333,6 @@ export class Device {
 		if (this.supervisor.online) this.supervisor.link.publish(this.#outgoing("status", this.topics.status, this.#status(true), 1, true), true);
 	}
 
-	/* Alerts ------------------------------------------------------------------------- */
-
-	#alertLimits(metric: Metric): { threshold: number | null; hysteresis: number } {
-		const a = this.#config.alerts;
-		return metric === "temperature"
-			? { threshold: a.temperature, hysteresis: a.temperatureHysteresis }
-			: { threshold: a.humidity, hysteresis: a.humidityHysteresis };
-	}
-
-	#checkAlert(metric: Metric, value: number | null): void {
-		const change = this.#alerts.check(metric, value);
-		if (change) this.#announceAlert(change);
-	}
-
-	#announceAlert(change: AlertChange): void {
-		const raised = change.change === "raised";
-		const body = alertMessage(this.#facts(), change.metric, change.value, change.threshold, change.change, change.reason);
-		this.#log[raised ? "warn" : "info"](raised ? "alert.raised" : "alert.cleared", { metric: change.metric, value: change.value, threshold: change.threshold, reason: change.reason });
-		this.supervisor.link.publish(this.#outgoing(raised ? "alert" : "alert_cleared", raised ? this.topics.alert : this.topics.alertCleared, body, 1), true);
-	}
-
 	/* Inbound ------------------------------------------------------------------------ */
 
 	/** Handles a message as if it had arrived from the broker (the supervisor's path; also for tests). */
@@ -381,7 +342,13 @@ export class Device {
 
 	/** The client acknowledges a QoS 1 message once a returned thenable settles (src/inbox.ts). */
 	#onMessage(message: Message): PromiseLike<void> | undefined {
-		return this.#stopped ? undefined : this.#inbox.receive(message);
+		if (this.#stopped) return undefined;
+		const ota = this.#updater && this.#plan?.ota;
+		if (ota && (message.topic === ota.firmware || message.topic === ota.fleet)) {
+			this.#updater?.receive(utf8Decode(message.payload) ?? "", message.topic === ota.fleet ? "fleet" : "device");
+			return undefined;
+		}
+		return this.#inbox.receive(message);
 	}
 
 	#execute(command: Command, envelope: Envelope): Execution {
@@ -392,14 +359,8 @@ export class Device {
 			case "LIGHT":
 				this.#applyPower({ on: command.on, brightness: this.#power.brightness }, true);
 				return { result: { power: this.#power.on } };
-			case "ALERT_RESET": {
-				const cleared = this.#alerts.reset();
-				for (const metric of cleared) {
-					const limits = this.#alertLimits(metric);
-					this.#announceAlert({ metric, change: "cleared", value: this.#lastValue(metric), threshold: limits.threshold ?? 0, reason: "reset" });
-				}
-				return { result: { cleared } };
-			}
+			case "ALERT_RESET":
+				return { result: { cleared: this.#telemetry.resetAlerts() } };
 			case "RESET": {
 				const reason = `command ${envelope.typeName ?? "RESET"}${envelope.commandId ? ` (${envelope.commandId})` : ""}`;
 				// After the answer has had a moment to go out.
@@ -412,11 +373,6 @@ export class Device {
 				return outcome.ok ? { result: { applies: "next connection" } } : { error: outcome.reason };
 			}
 		}
-	}
-
-	#lastValue(metric: Metric): number {
-		const value = this.#lastReading?.[metric];
-		return typeof value === "number" ? value : 0;
 	}
 
 	/** Every restart the firmware decides: goodbye, keep what waits to be sent, restart (src/restart.ts). */
@@ -448,6 +404,8 @@ export class Device {
 	}
 
 	#clearTimers(): void {
+		this.#telemetry.stop();
+		this.#updater?.stop();
 		if (this.#telemetryTimer !== undefined) this.#p.clock.clear(this.#telemetryTimer);
 		if (this.#heartbeatTimer !== undefined) this.#p.clock.clear(this.#heartbeatTimer);
 		this.#telemetryTimer = this.#heartbeatTimer = undefined;

@@ -20,6 +20,8 @@ import { moddableHmac, moddableRandom } from "./adapters/crypto";
 import { deviceSettings } from "./adapters/mc-config";
 import { PreferenceStore } from "./adapters/preference";
 import { ModdableSntp } from "./adapters/sntp";
+import type { OtaSetup } from "./ota/updater";
+import type { OtaPorts } from "./ports";
 import { boot } from "./provisioning/boot";
 import { defaultConfig, validateConfig } from "./settings";
 
@@ -51,7 +53,7 @@ function run(): void {
 		report();
 		clock.repeat(report, PROBLEM_REPEAT_MS);
 	}
-	const booted = boot({ ports, config: validated.value, setup: wiring.provisioning?.setup, button: wiring.provisioning?.button });
+	const booted = boot({ ports, config: validated.value, ota: otaSetup(mc, () => wiring.ota), setup: wiring.provisioning?.setup, button: wiring.provisioning?.button });
 	const setup = booted.mode === "setup" ? booted.setup : undefined;
 	wiring.started?.(booted.mode === "normal" ? booted.device : {
 		shutdown(done?: () => void) {
@@ -59,6 +61,21 @@ function run(): void {
 			done?.();
 		},
 	});
+}
+
+/** Updates need the board's ports and the signing key's public half (mc/config ota_public_key). */
+function otaSetup(mc: Readonly<Record<string, unknown>>, board: () => OtaPorts | undefined): OtaSetup | undefined {
+	const key = typeof mc.ota_public_key === "string" ? mc.ota_public_key.trim().toLowerCase() : "";
+	if (!/^04[0-9a-f]{128}$/.test(key)) {
+		trace(`<warn>Firmware updates are off: ${key ? "ota_public_key must be 130 hex digits starting 04" : "no ota_public_key in the build"} (npm run ota -- keygen; docs/ota.md).\n`);
+		return undefined;
+	}
+	// Only now: the board's update ports may touch the flash (the Linux target's bootloader step).
+	const ports = board();
+	if (!ports) return undefined;
+	const confirm = Number(mc.ota_confirm_seconds);
+	const limits = confirm >= 5 && confirm <= 3600 ? { confirmMs: confirm * 1000 } : undefined;
+	return { ports, publicKey: key, board: typeof mc.ota_board === "string" && mc.ota_board ? mc.ota_board : "esp32s3", limits };
 }
 
 run();

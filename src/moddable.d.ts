@@ -71,3 +71,60 @@ declare module "system*" {
 	 * (System.restart() calls esp_restart() on the ESP32).
 	 */
 }
+
+/*
+ * Firmware updates (src/adapters/esp32/ota.ts): embedded:update and embedded:storage/flash
+ * (modules/io/update, modules/io/flash), and crypt's ecdsa, curve and ecp (included by
+ * crypt/tls.json). Limited to what the adapter calls.
+ */
+
+declare module "embedded:update*" {
+	export interface UpdateWriter {
+		/** Appends bytes (esp_ota_write). Throws "write failed". */
+		write(buffer: ArrayBuffer | ArrayBufferView): void;
+		/** esp_ota_end + esp_ota_set_boot_partition. Throws "end failed" when the image does not verify. */
+		complete(): void;
+		/** Abandons the image unless complete() ran (esp_ota_abort). */
+		close(): void;
+	}
+	const Update: {
+		/** esp_ota_begin on `partition` (a flash partition object), erasing `byteLength` bytes. */
+		open(options: { partition: object; byteLength?: number; mode?: "a" | "w" }): UpdateWriter;
+	};
+	export default Update;
+}
+
+declare module "embedded:storage/flash*" {
+	const flash: {
+		/** A partition by name; "nextota" is the next update slot (esp_ota_get_next_update_partition). */
+		open(options: { path: string; mode?: "r" | "r+" }): object;
+	};
+	export default flash;
+}
+
+declare module "ecp*" {
+	export default class ECPoint {
+		constructor(x: bigint, y: bigint);
+		/** From 04 || X || Y, a Uint8Array (it reads os[0] and os.length: an ArrayBuffer throws "unsupported format"). */
+		static fromOctetString(os: Uint8Array): ECPoint;
+	}
+}
+
+declare module "curve*" {
+	export default class Curve {
+		constructor(name: "secp256r1" | "secp384r1");
+		readonly n: bigint;
+		readonly orderSize: number;
+	}
+}
+
+declare module "ecdsa*" {
+	import type Curve from "curve";
+	import type ECPoint from "ecp";
+	export default class ECDSA {
+		/** For verification the key is the public point. */
+		constructor(key: ECPoint, curve: Curve, priv?: boolean);
+		/** `hash` is the message digest; `signature` r || s (asn1 false) or DER (asn1 true). */
+		verify(hash: ArrayBuffer, signature: ArrayBuffer, asn1: boolean): boolean;
+	}
+}

@@ -129,6 +129,8 @@ export interface BoardWiring {
 	ports: BoardPorts;
 	/** Setup mode's parts (src/provisioning/), on boards that can open an access point. */
 	provisioning?: { setup: SetupPorts; button?: Button };
+	/** Firmware update ports, when the board has an update slot (src/ota/). */
+	ota?: OtaPorts;
 	/** Called once the device runs, with what a board may need of it (the Linux target's clean stop). */
 	started?(device: { shutdown(done?: () => void): void }): void;
 }
@@ -205,4 +207,56 @@ export interface SetupPorts {
 export interface Button {
 	onLongPress(ms: number, callback: () => void): void;
 	close(): void;
+}
+
+/* Firmware updates (src/ota/) ------------------------------------------------------------- */
+
+/** SHA-256 fed piece by piece. */
+export interface Digest {
+	update(bytes: Uint8Array): void;
+	/** The 32-byte digest; the Digest is spent afterwards. */
+	finish(): Uint8Array;
+}
+
+export interface OtaCrypto {
+	sha256(): Digest;
+	/**
+	 * ECDSA P-256 with SHA-256: whether `signature` (r || s, 64 bytes) signs `message` for
+	 * `publicKey` (the uncompressed point, 65 bytes 04 || X || Y). False for anything malformed.
+	 */
+	verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
+}
+
+/** The update slot: the image goes in piece by piece and boots only once finished. */
+export interface FirmwareWriter {
+	/** Largest image the update slot holds, in bytes. */
+	readonly capacity: number;
+	/** Starts writing an image of `size` bytes (erasing the slot). Throws with the reason. */
+	begin(size: number): void;
+	/** Appends bytes. Throws with the reason. */
+	write(bytes: Uint8Array): void;
+	/** Completes the image and makes it the next boot (first boot pending verification). Throws with the reason. */
+	finish(): void;
+	/** Gives up the image being written: the slot never boots. Never throws. */
+	abort(): void;
+}
+
+export interface BootControl {
+	/** The running image's version and the slot it booted from. */
+	running(): { version: string; slot: string };
+	/** First boot of a new image that has not confirmed itself: the next reset rolls it back. */
+	pendingVerify(): boolean;
+	/** Confirms the running image: the bootloader keeps it. */
+	markValid(): void;
+	/** Gives up the running (pending) image: the previous one boots. Does not return on the board. */
+	rollback(reason: string): void;
+}
+
+/** What the updater needs besides the device's clock, store and log. */
+export interface OtaPorts {
+	writer: FirmwareWriter;
+	boot: BootControl;
+	crypto: OtaCrypto;
+	/** Where the image is downloaded through (usually the device's own `tcp`). */
+	http: TransportFactory;
 }

@@ -6,6 +6,10 @@
  * - tenant:    tenant/{tenantId}/device/{clientId}/status|alert|alert_cleared, command/# in.
  * - sensor:    {clientId}/temperature, {clientId}/humidity, ..., {clientId}/light/control in.
  *
+ * Firmware updates (src/ota/): every scheme has <base>/ota/firmware (in), <base>/ota/progress (out)
+ * and a fleet topic whose retained manifest every device of the scheme reads: global/firmware/latest
+ * (tenant and sensor schemes, as the backend's seed has it), smarthome/{homeId}/firmware/latest.
+ *
  * {clientId} is always the stable id, never the per-boot variant, so topics survive reboots.
  */
 
@@ -35,6 +39,14 @@ export interface TopicPlan {
 	values?: { temperature: string; humidity: string };
 	/** Topic filters to subscribe to. */
 	subscriptions: { filter: string; kind: InboundKind }[];
+	/** Firmware updates: the device's announcement topic, the fleet's (retained) and progress out. */
+	ota: OtaTopics;
+}
+
+export interface OtaTopics {
+	firmware: string;
+	fleet: string;
+	progress: string;
 }
 
 interface Preset {
@@ -46,11 +58,13 @@ interface Preset {
 	response: string;
 	values?: { temperature: string; humidity: string };
 	subscriptions: { filter: string; kind: InboundKind }[];
+	ota: OtaTopics;
 }
 
 /** The topics every scheme publishes, under a base path. */
-function underBase(base: string, response: string, subscriptions: [string, InboundKind][]): Preset {
+function underBase(base: string, response: string, subscriptions: [string, InboundKind][], fleet: string): Preset {
 	return {
+		ota: { firmware: `${base}/ota/firmware`, fleet, progress: `${base}/ota/progress` },
 		telemetry: `${base}/telemetry`,
 		status: `${base}/status`,
 		heartbeat: `${base}/heartbeat`,
@@ -61,11 +75,13 @@ function underBase(base: string, response: string, subscriptions: [string, Inbou
 	};
 }
 
+const FLEET = "global/firmware/latest";
+
 const PRESETS: Record<TopicScheme, Preset> = deepFreeze({
-	smarthome: underBase("smarthome/{homeId}/{deviceId}", "responses", [["commands", "commands"], ["config", "config"]]),
-	tenant: underBase("tenant/{tenantId}/device/{clientId}", "command_response", [["command/#", "commands"], ["config", "config"]]),
+	smarthome: underBase("smarthome/{homeId}/{deviceId}", "responses", [["commands", "commands"], ["config", "config"]], "smarthome/{homeId}/firmware/latest"),
+	tenant: underBase("tenant/{tenantId}/device/{clientId}", "command_response", [["command/#", "commands"], ["config", "config"]], FLEET),
 	sensor: {
-		...underBase("{clientId}", "response", [["light/control", "light"], ["commands", "commands"], ["config", "config"]]),
+		...underBase("{clientId}", "response", [["light/control", "light"], ["commands", "commands"], ["config", "config"]], FLEET),
 		values: { temperature: "{clientId}/temperature", humidity: "{clientId}/humidity" },
 	},
 });
@@ -91,6 +107,7 @@ export function planTopics(scheme: TopicScheme, ids: TopicIds): TopicPlan {
 		alertCleared: x(p.alertCleared),
 		response: x(p.response),
 		subscriptions: p.subscriptions.map((s) => ({ filter: x(s.filter), kind: s.kind })),
+		ota: { firmware: x(p.ota.firmware), fleet: x(p.ota.fleet), progress: x(p.ota.progress) },
 	};
 	if (p.values) plan.values = { temperature: x(p.values.temperature), humidity: x(p.values.humidity) };
 	return plan;
@@ -107,4 +124,14 @@ export function classifyTopic(plan: TopicPlan, topic: string): { kind: InboundKi
 		else if (topic === s.filter) return { kind: s.kind };
 	}
 	return undefined;
+}
+
+/** The filter matching every device's OTA progress topic in a scheme (each placeholder a +). */
+export function otaProgressFilter(scheme: TopicScheme): string {
+	return PRESETS[scheme].ota.progress.replace(/\{[A-Za-z]+\}/g, "+");
+}
+
+/** A scheme's OTA topics for one device (or the fleet topic) without a running device. */
+export function otaTopics(scheme: TopicScheme, ids: TopicIds): OtaTopics {
+	return planTopics(scheme, ids).ota;
 }

@@ -23,7 +23,10 @@ import { cryptoRandom, type LogFormat } from "./adapters/system";
 import { nodeTcp } from "./adapters/tcp";
 import { EmbeddedBroker, type BrokerAuth } from "./brokers/embedded";
 import { LinuxDevice, SdkMissing, buildLinuxTarget, startLocalSntp } from "./linux-target";
+import { SimFlash } from "./ota/flash";
+import { makeSimImage } from "./ota/image";
 import { SimulatedDevice } from "./sim";
+import { FIRMWARE_NAME, FIRMWARE_VERSION } from "../src/version";
 
 const HELP = `Usage: npm start -- [options]
 
@@ -53,6 +56,8 @@ embedded MQTT broker (verifying the device's JWT as EMQX does) and a backend cli
                              DNS really served on 127.0.0.1) and print the page's URL; the
                              simulated networks are sim-ap (password sim-password) and neighbour
   --setup-port PORT          the setup page's port (default 8080; DNS on PORT+1)
+  --ota-public-key HEX       accept firmware updates signed by this key (npm run ota -- keygen; a
+                             simulated two-slot flash in memory; see docs/ota.md)
   --target sim|linux         sim: the logic in this process (default); linux: the firmware built
                              by mcconfig for Moddable's Linux target (needs $MODDABLE; see README)
   --help                     this text
@@ -66,6 +71,7 @@ interface Options {
 	log: LogFormat;
 	configFile?: string;
 	dataDir?: string;
+	otaPublicKey?: string;
 	target: "sim" | "linux";
 	mac: string;
 	setup?: boolean;
@@ -102,6 +108,7 @@ const FLAGS: Record<string, Flag> = {
 	"--log": { kind: "enum", values: ["human", "json"], apply: (o, v) => { o.log = v as LogFormat; } },
 	"--config": { kind: "file", apply: (o, v) => { o.configFile = v as string; } },
 	"--data-dir": { kind: "string", apply: (o, v) => { o.dataDir = v as string; } },
+	"--ota-public-key": { kind: "string", apply: (o, v) => { o.otaPublicKey = v as string; } },
 	"--target": { kind: "enum", values: ["sim", "linux"], apply: (o, v) => { o.target = v as Options["target"]; } },
 	"--setup": { kind: "flag", apply: (o) => { o.setup = true; } },
 	"--setup-port": { kind: "int", apply: (o, v) => { o.setupPort = v as number; } },
@@ -399,6 +406,7 @@ function startSim(o: Options, config: DeviceConfig, out: Output): Running {
 				announce();
 			},
 		} : undefined,
+		ota: o.otaPublicKey ? { flash: new SimFlash(makeSimImage({ name: FIRMWARE_NAME, version: FIRMWARE_VERSION, board: "esp32s3" })), publicKey: o.otaPublicKey } : undefined,
 	});
 	sim.boot();
 	return { shutdown: () => sim.shutdown() };
@@ -430,6 +438,7 @@ async function startLinux(o: Options, config: DeviceConfig, out: Output): Promis
 		config: {
 			device: config,
 			sensor: config.sensor.model,
+			ota_public_key: o.otaPublicKey ?? "",
 			file: { root: `${dataDir}/` },
 			linux: { mac: o.mac, ip: "127.0.0.1", ssid: "", password: "", joinMs: 200, rssi: -55, memorySampleMs: 0 },
 		},

@@ -7,6 +7,7 @@
  */
 
 import { Device } from "../src/device";
+import type { OtaLimits, OtaSetup } from "../src/ota/updater";
 import type { Clock, KeyValueStore, LogSink, Random, TransportFactory } from "../src/ports";
 import type { DeviceConfig } from "../src/settings";
 import type { WorldClock } from "./adapters/clock";
@@ -18,6 +19,8 @@ import { SimulatedWiFi, type MacFrom, type SimulatedNetwork } from "./adapters/w
 import { boot as bootFirmware } from "../src/provisioning/boot";
 import type { SetupMode } from "../src/provisioning/setup-mode";
 import { hostSetupPorts, type SimulatedAccessPoint } from "./provisioning/access-point";
+import { nodeOtaCrypto } from "./ota/crypto";
+import type { BootRecord, SimFlash } from "./ota/flash";
 
 export interface SimulatedDeviceOptions {
 	config: DeviceConfig;
@@ -34,6 +37,8 @@ export interface SimulatedDeviceOptions {
 	wifiJoinMs?: number;
 	/** When the WiFi driver gives the MAC: "connect" (default, the wifi_ssid= build), "boot" (ssid=) or "never". */
 	macFrom?: MacFrom;
+	/** Firmware updates: the board's simulated two-slot flash (it outlives restarts) and the built-in key. */
+	ota?: { flash: SimFlash; publicKey: string; board?: string; limits?: Partial<OtaLimits> };
 	/** Called after each boot (the first and after every restart) into the sensor firmware. */
 	onBoot?: (device: Device, boot: number) => void;
 	/**
@@ -59,6 +64,8 @@ export class SimulatedDevice {
 	#setup: SetupMode | undefined;
 	#clock: (Clock & { dispose(): void }) | undefined;
 	boots = 0;
+	/** What the simulated bootloader booted last (with ota). */
+	booted: BootRecord | undefined;
 
 	constructor(options: SimulatedDeviceOptions) {
 		this.#o = options;
@@ -95,11 +102,12 @@ export class SimulatedDevice {
 		this.#clock = this.#o.clock();
 		this.wifi.reset();
 		this.#device = this.#setup = undefined;
+		const { tcp, ota } = this.#firmware();
 		const ports = {
 			clock: this.#clock,
 			wifi: this.wifi,
 			sntp: this.sntp,
-			tcp: this.#o.tcp,
+			tcp,
 			led: this.led,
 			power: this.power,
 			dht: this.dht,
@@ -111,7 +119,7 @@ export class SimulatedDevice {
 		};
 		const provisioning = this.#o.provisioning;
 		if (provisioning) {
-			const booted = bootFirmware({ ports, config: this.#o.config, setup: this.setupPorts, httpPort: provisioning.httpPort ?? 0, dnsPort: provisioning.dnsPort ?? 0 });
+			const booted = bootFirmware({ ports, config: this.#o.config, ota, setup: this.setupPorts, httpPort: provisioning.httpPort ?? 0, dnsPort: provisioning.dnsPort ?? 0 });
 			if (booted.mode === "setup") {
 				this.#setup = booted.setup;
 				provisioning.onSetup?.(booted.setup, this.boots);
@@ -120,7 +128,7 @@ export class SimulatedDevice {
 			this.#device = booted.device;
 		}
 		else {
-			this.#device = new Device({ config: this.#o.config, ports });
+			this.#device = new Device({ config: this.#o.config, ota, ports });
 			this.#device.start();
 		}
 		this.#o.onBoot?.(this.#device, this.boots);
@@ -148,9 +156,25 @@ export class SimulatedDevice {
 		this.#clock?.dispose();
 	}
 
+	/** The simulated bootloader picks the image; a broken image reaches no server. */
+	#firmware(): { tcp: TransportFactory; ota?: OtaSetup } {
+		const o = this.#o.ota;
+		if (!o) return { tcp: this.#o.tcp };
+		o.flash.onRestart = (reason) => this.system.restart(reason);
+		const booted = (this.booted = o.flash.boot());
+		const tcp = booted.header.fault === "cannot-connect" ? unreachable : this.#o.tcp;
+		return { tcp, ota: { ports: { writer: o.flash.writer, boot: o.flash.bootControl, crypto: nodeOtaCrypto, http: tcp }, publicKey: o.publicKey, board: o.board ?? "esp32s3", limits: o.limits } };
+	}
+
 	#reboot(_reason: string): void {
 		// On the board restart() does not return; here the old device stops and a new one boots.
 		this.halt();
 		this.#o.world.set(() => this.boot(), 300);
 	}
 }
+
+/** A network stack that reaches nothing (the broken firmware of the rollback tests). */
+const unreachable: TransportFactory = (options, events) => {
+	setImmediate(() => events.onClose({ code: "unreachable", message: `connect EHOSTUNREACH ${options.host}:${options.port} (simulated broken firmware)` }));
+	return { writable: 0, write: () => {}, close: () => {} };
+};

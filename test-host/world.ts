@@ -14,7 +14,7 @@ import { MemoryStore } from "./adapters/store";
 import { RecordingSink, seededRandom } from "./adapters/system";
 import type { MacFrom, SimulatedNetwork } from "./adapters/wifi";
 import { EmbeddedBroker, type BrokerAuth } from "./brokers/embedded";
-import { SimulatedDevice } from "./sim";
+import { SimulatedDevice, type SimulatedDeviceOptions } from "./sim";
 
 export const BROKER_HOST = "broker.local";
 export const BROKER_PORT = 1883;
@@ -33,6 +33,8 @@ export interface Received {
 export interface WorldOptions {
 	auth?: BrokerAuth;
 	disconnectAfterExpire?: boolean;
+	/** Users that may always connect with a password (an operator's tool), whatever the auth mode. */
+	serviceUsers?: Record<string, string>;
 }
 
 export interface DeviceHandle {
@@ -61,6 +63,7 @@ export class World {
 		world.broker = await EmbeddedBroker.start({
 			auth: options.auth ?? { mode: "jwt", secret: JWT_SECRET, issuer: "esp32-sensor", audience: "emqx" },
 			disconnectAfterExpire: options.disconnectAfterExpire,
+			serviceUsers: options.serviceUsers,
 			clock: world.time.worldClock(),
 		});
 		world.broker.aedes.on("publish", (packet: AedesPublishPacket, client) => {
@@ -84,7 +87,7 @@ export class World {
 		return checked.value;
 	}
 
-	addDevice(options: { config?: DeviceConfig; mac?: string; macFrom?: MacFrom; seed?: number; boot?: boolean; wifiJoinMs?: number; provisioning?: boolean; networks?: SimulatedNetwork[] } = {}): DeviceHandle {
+	addDevice(options: { config?: DeviceConfig; mac?: string; macFrom?: MacFrom; seed?: number; boot?: boolean; wifiJoinMs?: number; provisioning?: boolean; networks?: SimulatedNetwork[]; ota?: SimulatedDeviceOptions["ota"] } = {}): DeviceHandle {
 		const log = new RecordingSink();
 		const store = new MemoryStore();
 		const index = this.devices.length;
@@ -102,6 +105,7 @@ export class World {
 			macFrom: options.macFrom,
 			provisioning: options.provisioning ? {} : undefined,
 			networks: options.networks,
+			ota: options.ota,
 		});
 		const handle: DeviceHandle = { sim, log, store, events: (name) => log.events(name) };
 		this.devices.push(handle);

@@ -15,7 +15,7 @@ import type { DigitalOutput, LedTimers } from "statusled/output";
 
 export type { DigitalOutput, LedTimers } from "statusled/output";
 
-export type LedPattern = "off" | "on" | "slow" | "fast" | "error" | "setup";
+export type LedPattern = "off" | "on" | "slow" | "fast" | "error" | "setup" | "updating";
 
 export interface LedStep {
 	/** 1 lit, 0 dark. */
@@ -42,6 +42,8 @@ export const PATTERNS: Readonly<Record<LedPattern, readonly LedStep[]>> = Object
 	error: steps([1, 100], [0, 100], [1, 100], [0, 100], [1, 100], [0, 1000]),
 	/** Setup mode (access point open): 1500 ms on, 500 ms off. */
 	setup: steps([1, 1500], [0, 500]),
+	/** A firmware update: 50 ms flash, 250 ms dark, 50 ms flash, 650 ms dark (a 1 s double blink). */
+	updating: steps([1, 50], [0, 250], [1, 50], [0, 650]),
 });
 
 export function isLedPattern(name: unknown): name is LedPattern {
@@ -66,6 +68,9 @@ export class StatusLed {
 	/** Bumped on every restart and on close, so a callback from a cancelled timer does nothing. */
 	#generation = 0;
 	#closed = false;
+	/** A pattern held over whatever set() asks for (a firmware update), and what set() asked meanwhile. */
+	#held: LedPattern | undefined;
+	#requested: LedPattern = "off";
 
 	/** Starts dark ("off"), writing 0 so the pin is in a known state. */
 	constructor(options: StatusLedOptions) {
@@ -83,6 +88,21 @@ export class StatusLed {
 	/** Shows `pattern`. Throws RangeError for a name that is not in PATTERNS. */
 	set(pattern: LedPattern): void {
 		if (!isLedPattern(pattern)) throw new RangeError(`statusled: unknown pattern "${String(pattern)}" (expected one of ${Object.keys(PATTERNS).join(", ")})`);
+		this.#requested = pattern;
+		if (this.#held === undefined) this.#show(pattern);
+	}
+
+	/**
+	 * Shows `pattern` over whatever set() asks for until hold(undefined), which goes back to the
+	 * pattern set() asked for last (the connection's state after a firmware update's download).
+	 */
+	hold(pattern: LedPattern | undefined): void {
+		if (pattern !== undefined && !isLedPattern(pattern)) throw new RangeError(`statusled: unknown pattern "${String(pattern)}"`);
+		this.#held = pattern;
+		this.#show(pattern ?? this.#requested);
+	}
+
+	#show(pattern: LedPattern): void {
 		if (this.#closed || pattern === this.#pattern) return;
 		this.#stop();
 		this.#pattern = pattern;

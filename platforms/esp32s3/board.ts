@@ -12,6 +12,7 @@ import { board } from "adapters/mc-config";
 import { DhtCapture } from "adapters/esp32/dht-capture";
 import { DigitalPinOutput } from "adapters/esp32/digital";
 import { NeoPixelLed } from "adapters/esp32/neopixel-led";
+import { esp32Ota } from "adapters/esp32/ota";
 import { Esp32System } from "adapters/esp32/system";
 import { moddableTcp } from "adapters/socket";
 import { secureSockets } from "adapters/tls";
@@ -45,10 +46,12 @@ export function createBoard(setup: BoardSetup): BoardWiring {
 	const noOutput: DigitalOutput = { write() {} };
 	const noSensor = unavailableCapture(clock, "no DHT data pin configured (pins.dht in the platform manifest)");
 
+	const tcp = moddableTcp(secureSockets);
 	return {
+		ota: esp32Ota(tcp),
 		ports: {
 			wifi: new ModdableWiFi(),
-			tcp: moddableTcp(secureSockets),
+			tcp,
 			led: led.kind === "neopixel"
 				? make("status LED", () => new NeoPixelLed({ pin: led.pin, color: led.color, brightness: led.brightness }), noOutput)
 				: led.kind === "gpio"

@@ -13,6 +13,7 @@
 import { onSignal } from "linux/host";
 import { LinuxWiFi } from "adapters/linux/wifi";
 import { SimulatedDhtLine } from "adapters/linux/dht";
+import { linuxOta } from "adapters/linux/ota";
 import { LinuxProcess } from "adapters/linux/process";
 import { moddableTcp } from "adapters/socket";
 import { unavailableCapture } from "dht/capture";
@@ -33,8 +34,14 @@ export function createBoard(setup: BoardSetup): BoardWiring {
 	const model = setup.config.sensor === "dht11" ? "dht11" : "dht22";
 	const process = new LinuxProcess({ clock, sampleMs: count(linux.memorySampleMs, 0) });
 	const dark: DigitalOutput = { write() {} };
+	const tcp = moddableTcp();
+	const file = setup.config.file && typeof setup.config.file === "object" ? (setup.config.file as Record<string, unknown>) : {};
 
 	return {
+		// Made when main asks (only with an ota_public_key): it runs the simulated bootloader's step on the files.
+		get ota() {
+			return linuxOta(tcp, { root: text(file.root, "/tmp/sensor-firmware-"), capacity: count(linux.otaCapacity, 4 * 1024 * 1024), system: process });
+		},
 		ports: {
 			wifi: new LinuxWiFi({
 				clock,
@@ -45,7 +52,7 @@ export function createBoard(setup: BoardSetup): BoardWiring {
 				joinMs: count(linux.joinMs, 200),
 				rssi: count(linux.rssi, -55),
 			}),
-			tcp: moddableTcp(),
+			tcp,
 			led: dark,
 			dht: setup.sensor ? new SimulatedDhtLine({ clock, model }) : unavailableCapture(clock, "no sensor (sensor=none)"),
 			system: process,

@@ -11,6 +11,7 @@ import { StatusLed } from "statusled";
 import { Device } from "../device";
 import { Logger } from "../events";
 import { Persisted } from "../persistence";
+import type { OtaSetup } from "../ota/updater";
 import type { Button, Ports, SetupPorts } from "../ports";
 import type { DeviceConfig } from "../settings";
 import { applySetupPatch } from "./form";
@@ -27,6 +28,8 @@ export interface BootOptions {
 	button?: Button;
 	httpPort?: number;
 	dnsPort?: number;
+	/** Firmware updates (src/ota/), when the board has an update slot and a signing key. */
+	ota?: OtaSetup;
 }
 
 export type Booted = { mode: "setup"; setup: SetupMode; config: DeviceConfig } | { mode: "normal"; device: Device; config: DeviceConfig };
@@ -66,7 +69,7 @@ export function boot(options: BootOptions): Booted {
 	const watched = options.setup && config.provisioning.setupAfter > 0
 		? new WifiWatch({ wifi: ports.wifi, clock: ports.clock, afterMs: config.provisioning.setupAfter * 60_000, onStranded: () => toSetup("fallback", `no WiFi for ${config.provisioning.setupAfter} min: setup mode`) })
 		: ports.wifi;
-	device = new Device({ config, ports: { ...ports, wifi: watched } });
+	device = new Device({ config, ota: options.ota, ports: { ...ports, wifi: watched } });
 	options.button?.onLongPress(LONG_PRESS_MS, () => toSetup("forced", "BOOT button held: setup mode"));
 	device.start();
 	return { mode: "normal", device, config };

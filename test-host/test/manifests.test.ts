@@ -31,6 +31,7 @@ const MODDABLE_MODULES = new Set([
 	"timer", "time", "wifi", "net", "sntp", "socket", "securesocket", "preference", "pins/digital", "system",
 	"neopixel", "crypt", "hmac", "rng", "instrumentation", "Resource", "mc/config", "mc/ffi", "microseconds", "debug",
 	"http", "dns/server",
+	"embedded:update", "embedded:storage/flash", "ecdsa", "curve", "ecp",
 ]);
 
 type Json = Record<string, unknown>;

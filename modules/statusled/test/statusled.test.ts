@@ -242,3 +242,20 @@ test("PATTERNS is frozen data: steady patterns have one step, cycles positive du
 		(PATTERNS.slow[0] as { ms: number }).ms = 1;
 	});
 });
+
+test("hold: updating shows over whatever set() asks, then the last pattern set() asked comes back", (t) => {
+	const { time, led, status, changes } = setup();
+	status.set("on");
+	status.hold("updating");
+	t.is(status.pattern, "updating");
+	status.set("slow");
+	status.set("fast");
+	t.is(status.pattern, "updating", "set() while held changes nothing shown");
+	const from = time.now;
+	time.advance(2000);
+	t.deepEqual(holdTimes(led, from, from + 2000), [50, 250, 50, 650, 50, 250, 50]);
+	status.hold(undefined);
+	t.is(status.pattern, "fast");
+	t.deepEqual(changes, ["on", "updating", "fast"]);
+	t.throws(() => status.hold("strobe" as LedPattern), { instanceOf: RangeError });
+});
