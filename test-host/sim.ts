@@ -31,6 +31,8 @@ export interface SimulatedDeviceOptions {
 	wifiJoinMs?: number;
 	/** When the WiFi driver gives the MAC: "connect" (default, the wifi_ssid= build), "boot" (ssid=) or "never". */
 	macFrom?: MacFrom;
+	/** Writes each LED recorder keeps (default LED_HISTORY); a fleet keeps a few. */
+	ledHistory?: number;
 	/** Called after each boot (the first and after every restart). */
 	onBoot?: (device: Device, boot: number) => void;
 }
@@ -53,8 +55,8 @@ export class SimulatedDevice {
 		this.wifi = new SimulatedWiFi({ clock: world, mac: options.mac, macFrom: options.macFrom, joinDelayMs: options.wifiJoinMs ?? 1500 });
 		this.sntp = new SimulatedSntp({ clock: world, trueTime: () => world.now() });
 		this.dht = new SimulatedDht({ clock: world, reading: indoorModel(world), faults: options.dhtFaults });
-		this.led = new RecordingLed(() => world.now());
-		this.power = new RecordingLed(() => world.now());
+		this.led = new RecordingLed(() => world.now(), options.ledHistory);
+		this.power = new RecordingLed(() => world.now(), options.ledHistory);
 		this.system = new HostSystem((reason) => this.#reboot(reason));
 	}
 
