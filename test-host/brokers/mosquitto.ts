@@ -45,7 +45,7 @@ export interface MosquittoOptions {
 	 * Combined with `users` when both are given.
 	 */
 	passwordFileText?: string;
-	/** log_type lines (default ["all"]); a big fleet keeps the log to connections: ["error", "warning", "notice"]. */
+	/** log_type lines (default ["all"]); a big fleet keeps the log to connections: ["error", "warning", "notice", "information"]. */
 	logTypes?: string[];
 	/**
 	 * The broker's open-file limit (RLIMIT_NOFILE), set by `ulimit -n` in the shell that execs it;

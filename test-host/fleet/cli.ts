@@ -33,9 +33,14 @@ async function main(): Promise<number> {
 	// The status goes to stderr when the summary goes to stdout, so stdout stays one JSON document.
 	const statusOut = o.summary === "-" ? process.stderr : process.stdout;
 	const tty = !!statusOut.isTTY;
+	let status: StatusLine | undefined;
+	const say = (line: string): void => {
+		if (status) status.say(line);
+		else statusOut.write(`${line}\n`);
+	};
 	let fleet: Fleet;
 	try {
-		fleet = await Fleet.create(o, { say: (line) => status?.say(line) ?? statusOut.write(`${line}\n`) });
+		fleet = await Fleet.create(o, { say: (line) => say(line) });
 	}
 	catch (e) {
 		if (e instanceof RangeError) {
@@ -44,8 +49,8 @@ async function main(): Promise<number> {
 		}
 		throw e;
 	}
-	const status: StatusLine | undefined = o.quiet ? undefined : new StatusLine(fleet, { tty, write: (text) => statusOut.write(text) });
-	const say = (line: string) => (status ? status.say(line) : statusOut.write(`${line}\n`));
+	status = o.quiet ? undefined : new StatusLine(fleet, { tty, write: (text) => statusOut.write(text) });
+
 	if (!(globalThis as { gc?: unknown }).gc) say("note: run with node --expose-gc (npm run fleet does) for exact memory figures");
 	if (fleet.fileWarning) say(`⚠️  open files: ${fleet.fileWarning}`);
 	say(`🚀 ${o.devices} devices at ${o.ramp}/s against ${fleet.brokerKind === "embedded" ? "the embedded broker (aedes)" : fleet.brokerKind === "mosquitto" ? "a local Mosquitto" : "the broker"} on ${fleet.brokerUrl} (auth ${fleet.authMode}, telemetry every ${o.config.telemetry.interval} s ± ${o.jitter} %)`);

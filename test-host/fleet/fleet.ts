@@ -78,6 +78,8 @@ interface Baseline {
 export interface FleetEvents {
 	/** A line for the person watching (faults, phases). */
 	say?(line: string): void;
+	/** Users besides the devices that the local broker lets in (a backend, a test's observer). */
+	serviceUsers?: Record<string, string>;
 }
 
 /** One device of the fleet: the simulated device and what the fleet knows about it. */
@@ -154,7 +156,7 @@ export class Fleet {
 	/** Starts the broker (when local), prepares every device's identity and credentials; boots none yet. */
 	static async create(options: FleetOptions, events: FleetEvents = {}): Promise<Fleet> {
 		const plan = planDevices(options);
-		const broker = await startBroker(options, plan);
+		const broker = await startBroker(options, plan, events.serviceUsers ?? {});
 		const fleet = new Fleet(options, broker, [], events);
 		const mqtt = { ...options.config.mqtt, url: broker.url };
 		for (const p of plan) {
@@ -450,16 +452,17 @@ function planDevices(o: FleetOptions): DevicePlan[] {
 	return plans;
 }
 
-async function startBroker(o: FleetOptions, plan: DevicePlan[]): Promise<BrokerControl> {
+async function startBroker(o: FleetOptions, plan: DevicePlan[], serviceUsers: Record<string, string>): Promise<BrokerControl> {
 	const auth = plan[0]?.config.auth.mode ?? "none";
 	if (o.broker === "url") return { kind: "url", url: o.config.mqtt.url, stop: async () => {} };
 	if (o.broker === "mosquitto") {
 		const lines = auth === "password" ? plan.map((p) => mosquittoPasswordLine(p.clientId, p.password!)) : [];
+		for (const [user, password] of Object.entries(serviceUsers)) lines.push(mosquittoPasswordLine(user, password));
 		const mosquitto: Mosquitto = await startMosquitto({
-			passwordFileText: auth === "password" ? lines.join("\n") : undefined,
+			passwordFileText: lines.length ? lines.join("\n") : undefined,
 			allowAnonymous: auth === "none",
-			// Connections and errors only: a debug line per PUBLISH would be most of the work.
-			logTypes: ["error", "warning", "notice"],
+			// Connections and errors only ("running" is information): a debug line per PUBLISH would be most of the work.
+			logTypes: ["error", "warning", "notice", "information"],
 			openFiles: o.devices + 1024,
 			extraConfig: ["max_connections -1", "max_keepalive 65535"].join("\n"),
 		});
@@ -482,14 +485,14 @@ async function startBroker(o: FleetOptions, plan: DevicePlan[]): Promise<BrokerC
 	const brokerAuth: BrokerAuth = auth === "jwt"
 		? { mode: "jwt", secret: a.jwtSecret, issuer: a.jwtIssuer || undefined, audience: a.jwtAudience || undefined }
 		: auth === "password" ? { mode: "password", users: Object.fromEntries(plan.map((p) => [p.clientId, p.password!])) } : { mode: "none" };
-	let broker = await EmbeddedBroker.start({ auth: brokerAuth });
+	let broker = await EmbeddedBroker.start({ auth: brokerAuth, serviceUsers });
 	const port = await broker.listen(0);
 	return {
 		kind: "embedded",
 		url: `mqtt://127.0.0.1:${port}`,
 		restart: async () => {
 			await broker.close();
-			broker = await EmbeddedBroker.start({ auth: brokerAuth });
+			broker = await EmbeddedBroker.start({ auth: brokerAuth, serviceUsers });
 			await broker.listen(port);
 		},
 		stop: () => broker.close(),
