@@ -415,8 +415,8 @@ async function startLinux(o: Options, config: DeviceConfig, out: Output): Promis
 	};
 }
 
-// Run only as the program (the fleet tool imports the flag table and parser from here).
-if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+// Run only as the program: the fleet tool imports the flag table and parser from here (also bundled).
+if (process.argv[1] && /(^|[\\/])cli\.ts$/.test(process.argv[1]) && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
 	main().then(
 		(code) => process.exit(code),
 		(e: unknown) => {

@@ -135,7 +135,8 @@ test.serial("Mosquitto restart: every device comes back, counted under the fault
 });
 
 test("the command line: a small fleet with a planned fault writes its summary as JSON on stdout", async (t) => {
-	const args = ["--expose-gc", "--import", "tsx", "test-host/fleet/cli.ts", "--devices", "5", "--ramp", "50", "--duration", "6", "--fault", "drop-all@3s", "--config", configFile()];
+	// As `npm run fleet` runs it: the launcher bundles the tool and runs the bundle in a child.
+	const args = ["--import", "tsx", "test-host/fleet/launch.ts", "--devices", "5", "--ramp", "50", "--duration", "6", "--fault", "drop-all@3s", "--config", configFile()];
 	const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] });
 	let stdout = "";
 	let stderr = "";
