@@ -29,6 +29,7 @@ import type { Mosquitto } from "../brokers/mosquitto";
 import { median, runCodecBench, sampleJwt } from "./codec";
 import type { CodecFigure } from "./codec";
 import { DATA_PREFIX, PAYLOAD_BYTES } from "./common";
+import { fleetSizes, runFleetBench } from "./fleet";
 import type { FromPublisher, FromSubscriber, MemoryFigures, PublisherJob, PublisherResult, ToPublisher, ToSubscriber } from "./common";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -562,6 +563,9 @@ async function main(): Promise<number> {
 		}
 		else networkSkipped = "mosquitto is not installed";
 	}
+
+	// Opt-in (minutes of load): BENCH_FLEET=1 or a list of sizes; see test-host/bench/fleet.ts.
+	if (process.env.BENCH_FLEET) await runFleetBench({ sizes: fleetSizes(process.env.BENCH_FLEET) });
 
 	const loadAfter = loadAverage();
 	console.log(`Load average (1, 5, 15 min) at the end: ${loadAfter}`);
