@@ -71,16 +71,19 @@ async function main(): Promise<number> {
 	process.once("SIGTERM", finish);
 	status?.start();
 
-	await fleet.start();
-	say(`✅ all ${fleet.booted} devices booted after ${(fleet.elapsed() / 1000).toFixed(1)} s`);
+	// Ctrl-C or quit during the ramp stops at once (fleet.stop() ends the ramp).
+	let stopped = false;
+	void finished.then(() => (stopped = true));
+	await Promise.race([fleet.start(), finished]);
+	if (!stopped) say(`✅ all ${fleet.booted} devices booted after ${(fleet.elapsed() / 1000).toFixed(1)} s`);
 	if (o.duration !== undefined) timers.push(setTimeout(finish, o.duration * 1000));
 	// Memory once the ramp has settled: every device connected, or SETTLE_MS after the last boot.
 	const settleStart = performance.now();
-	while (fleet.stats.everConnected < fleet.booted && performance.now() - settleStart < SETTLE_MS) {
-		if (await Promise.race([finished.then(() => true), sleep(200).then(() => false)])) break;
+	while (!stopped && fleet.stats.everConnected < fleet.booted && performance.now() - settleStart < SETTLE_MS) await sleep(200);
+	if (!stopped) {
+		fleet.memory.afterRamp = fleet.measureMemory();
+		say(`📏 memory after the ramp: ${fleet.memory.afterRamp.heapPerDeviceKB} KB heap, ${fleet.memory.afterRamp.rssPerDeviceKB} KB RSS per device (${fleet.stats.everConnected} connected)`);
 	}
-	fleet.memory.afterRamp = fleet.measureMemory();
-	say(`📏 memory after the ramp: ${fleet.memory.afterRamp.heapPerDeviceKB} KB heap, ${fleet.memory.afterRamp.rssPerDeviceKB} KB RSS per device (${fleet.stats.everConnected} connected)`);
 
 	await finished;
 	for (const t of timers) clearTimeout(t);
