@@ -69,6 +69,16 @@ async function main(): Promise<number> {
 	});
 	process.once("SIGINT", finish);
 	process.once("SIGTERM", finish);
+	// Started by the launcher: stop when it is gone (killed), rather than run on unseen.
+	const parent = Number(process.env.FLEET_PARENT);
+	if (parent > 0) timers.push(setInterval(() => {
+		try {
+			process.kill(parent, 0);
+		}
+		catch {
+			finish();
+		}
+	}, 1000));
 	status?.start();
 
 	// Ctrl-C or quit during the ramp stops at once (fleet.stop() ends the ramp).
@@ -86,7 +96,7 @@ async function main(): Promise<number> {
 	}
 
 	await finished;
-	for (const t of timers) clearTimeout(t);
+	for (const t of timers) clearTimeout(t); // intervals too
 	fleet.memory.atEnd = fleet.measureMemory();
 	status?.show();
 	status?.stop();

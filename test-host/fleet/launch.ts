@@ -45,7 +45,7 @@ export const FLEET_NODE_FLAGS = ["--expose-gc", "--enable-source-maps"];
 
 async function main(): Promise<number> {
 	const bundle = await bundleFleet();
-	const child = spawn(process.execPath, [...FLEET_NODE_FLAGS, bundle, ...process.argv.slice(2)], { stdio: "inherit" });
+	const child = spawn(process.execPath, [...FLEET_NODE_FLAGS, bundle, ...process.argv.slice(2)], { stdio: "inherit", env: { ...process.env, FLEET_PARENT: String(process.pid) } });
 	// Ctrl-C reaches the child too (same process group): it stops the fleet cleanly; this one waits.
 	const ignore = () => {};
 	process.on("SIGINT", ignore);

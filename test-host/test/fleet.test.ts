@@ -156,6 +156,34 @@ test("the command line: a small fleet with a planned fault writes its summary as
 	t.regex(stderr, /drop-all at 3\.\d s: 5 connected devices hit/);
 });
 
+test("the command line takes commands on stdin: drop-all, status, quit", async (t) => {
+	const args = ["--import", "tsx", "test-host/fleet/launch.ts", "--devices", "5", "--ramp", "50", "--config", configFile()];
+	const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] });
+	let stdout = "";
+	let stderr = "";
+	child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+	child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+	const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+	try {
+		await until("all five connected", () => /connected 5 \|/.test(stderr));
+		child.stdin.write("drop-all\n");
+		await until("the fault", () => /drop-all at [\d.]+ s: 5 connected devices hit/.test(stderr));
+		const after = stderr.length;
+		await until("all five back", () => /connected 5 \| connecting 0 \| reconnecting 0/.test(stderr.slice(after)));
+		child.stdin.write("bogus\nstatus\nquit\n");
+		t.is(await exited, 0, stderr);
+	}
+	finally {
+		// The launcher passes SIGTERM on to the fleet, which stops cleanly (no-op once it has exited).
+		child.kill("SIGTERM");
+	}
+	t.regex(stderr, /unknown command "bogus"/);
+	const summary = JSON.parse(stdout);
+	t.is(summary.faults.length, 1);
+	t.is(summary.faults[0].reconnected, 5);
+	t.is(summary.failures.connection_reset, 5);
+});
+
 test("the flag parser refuses bad input with a clear error", (t) => {
 	const refuse = (args: string[], message: RegExp) => {
 		const e = t.throws(() => parseFleetArgs(args), { instanceOf: UsageError });
