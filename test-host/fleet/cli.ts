@@ -49,7 +49,7 @@ async function main(): Promise<number> {
 		}
 		throw e;
 	}
-	status = o.quiet ? undefined : new StatusLine(fleet, { tty, write: (text) => statusOut.write(text) });
+	status = o.quiet ? undefined : new StatusLine(fleet, { tty, write: (text) => statusOut.write(text), columns: () => statusOut.columns });
 
 	if (!(globalThis as { gc?: unknown }).gc) say("note: run with node --expose-gc (npm run fleet does) for exact memory figures");
 	if (fleet.fileWarning) say(`⚠️  open files: ${fleet.fileWarning}`);

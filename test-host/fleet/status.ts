@@ -17,10 +17,14 @@ export class StatusLine {
 	#timer: ReturnType<typeof setInterval> | undefined;
 	#shown = false;
 
-	constructor(fleet: Fleet, options: { tty: boolean; write: (text: string) => void }) {
+	readonly #columns: () => number | undefined;
+
+	/** columns: the terminal's width; a longer line is cut, since a wrapped line cannot be rewritten in place. */
+	constructor(fleet: Fleet, options: { tty: boolean; write: (text: string) => void; columns?: () => number | undefined }) {
 		this.#fleet = fleet;
 		this.#tty = options.tty;
 		this.#write = options.write;
+		this.#columns = options.columns ?? (() => undefined);
 	}
 
 	start(everyMs = 1000): void {
@@ -43,7 +47,8 @@ export class StatusLine {
 	show(): void {
 		const text = this.line();
 		if (this.#tty) {
-			this.#write(`\r\x1b[2K${text}`);
+			const columns = this.#columns();
+			this.#write(`\r\x1b[2K${columns && text.length >= columns ? text.slice(0, columns - 1) : text}`);
 			this.#shown = true;
 		}
 		else this.#write(`${text}\n`);
