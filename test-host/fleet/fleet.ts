@@ -11,6 +11,7 @@
  * shared where they are equal. Not shared: the device state, its store, its clock and timers.
  */
 
+import os from "node:os";
 import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
 import { clientIdFromMac, normalizeMac } from "../../src/identity";
 import type { LogRecord } from "../../src/ports";
@@ -135,6 +136,7 @@ export class Fleet {
 	#resolveRampDone!: () => void;
 	#baseline: Baseline = { heapUsed: 0, rss: 0 };
 	#cpuAtStart = process.cpuUsage();
+	readonly #loadAtStart = os.loadavg().map(round2);
 	#stopping = false;
 	readonly memory: { afterRamp?: MemoryFigures; atEnd?: MemoryFigures } = {};
 	readonly files = openFileLimit();
@@ -367,6 +369,7 @@ export class Fleet {
 			cpu: { userS: round2(cpu.user / 1e6), systemS: round2(cpu.system / 1e6), percentOfOneCore: round2(((cpu.user + cpu.system) / 1000 / elapsed) * 100) },
 			openFiles: { limit: this.files, warning: this.fileWarning },
 			node: process.version,
+			machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model ?? "unknown", loadAverageAtStart: this.#loadAtStart, loadAverageAtEnd: os.loadavg().map(round2) },
 		};
 	}
 }
@@ -390,6 +393,7 @@ export interface FleetSummary {
 	cpu: { userS: number; systemS: number; percentOfOneCore: number };
 	openFiles: { limit?: FileLimit; warning?: string };
 	node: string;
+	machine: { cores: number; cpu: string; loadAverageAtStart: number[]; loadAverageAtEnd: number[] };
 }
 
 /** Heap and RSS after a full collection when the process has --expose-gc. */
