@@ -88,6 +88,8 @@ class Member {
 	state: DeviceState = "pending";
 	bootedAt = 0;
 	lostAt = 0;
+	/** Whether the last loss was a planned reconnect (a JWT refresh). */
+	lostPlanned = false;
 	fault: FaultRecord | undefined;
 	sim: SimulatedDevice | undefined;
 	readonly n: number;
@@ -256,7 +258,8 @@ export class Fleet {
 					s.connectTime.add(now - member.bootedAt);
 					s.lastFirstConnectAt = now - this.startedAt;
 				}
-				else if (member.state === "reconnecting" && member.fault) {
+				if (member.state === "reconnecting" && !member.lostPlanned) s.outage.add(now - member.lostAt);
+				if (member.state === "reconnecting" && member.fault) {
 					const fault = member.fault;
 					const ms = now - (this.startedAt + fault.atMs);
 					fault.reconnect.add(ms);
@@ -275,6 +278,7 @@ export class Fleet {
 					s.failure(String(r.code));
 				}
 				member.lostAt = performance.now();
+				member.lostPlanned = r.reason === "planned reconnect";
 				if (member.state === "connected") this.#move(member, "reconnecting");
 				return;
 			case "mqtt.connect_failed":
@@ -359,7 +363,7 @@ export class Fleet {
 				lastFirstConnectAtS: round2(s.lastFirstConnectAt / 1000),
 				connectTimeMs: s.connectTime.summary(),
 			},
-			disconnects: { unplanned: s.unplannedDisconnects, planned: s.plannedReconnects },
+			disconnects: { unplanned: s.unplannedDisconnects, planned: s.plannedReconnects, outageMs: s.outage.summary() },
 			failures: { ...s.failures },
 			errors: { ...s.errors },
 			messages: { published: s.published, acked: s.acked, received: s.received, telemetry: s.telemetry, dropped: s.dropped },
@@ -383,7 +387,7 @@ export interface FleetSummary {
 	ramp: { perSecond: number; plannedS: number; bootedInS?: number };
 	config: { auth: string; telemetryIntervalS: number; jitterPercent: number; heartbeatS: number; qos: number };
 	connected: { now: number; everConnected: number; neverConnected: number; reconnectingNow: number; lastFirstConnectAtS: number; connectTimeMs: Distribution };
-	disconnects: { unplanned: number; planned: number };
+	disconnects: { unplanned: number; planned: number; outageMs: Distribution };
 	failures: Record<string, number>;
 	errors: Record<string, number>;
 	messages: { published: number; acked: number; received: number; telemetry: number; dropped: number };

@@ -82,6 +82,8 @@ export class FleetStats {
 	readonly failures: Record<string, number> = {};
 	/** Error-level device events by name (mqtt.connect_failed, watchdog.restart, ...). */
 	readonly errors: Record<string, number> = {};
+	/** Unplanned loss to CONNACK again (ms): how long devices were offline, faults or not. */
+	readonly outage = new Samples();
 	/** Boot to first CONNACK, per device (ms). */
 	readonly connectTime = new Samples();
 	/** PUBLISH to PUBACK (ms), for the whole run. */

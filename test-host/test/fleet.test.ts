@@ -89,6 +89,8 @@ async function smallFleet(t: import("ava").ExecutionContext, brokerArgs: string[
 		t.is(summary.connected.everConnected, devices);
 		t.is(summary.connected.now, devices);
 		t.is(summary.disconnects.unplanned, devices);
+		t.is(summary.disconnects.outageMs.count, devices, "each device's time offline");
+		t.true(summary.disconnects.outageMs.min! >= BACKOFF_MIN_S * 1000 - 5);
 		t.is(summary.failures.connection_reset, devices);
 		t.is(summary.faults.length, 1);
 		t.is(summary.faults[0].reconnected, devices);
