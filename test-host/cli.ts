@@ -12,6 +12,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import mqtt from "mqtt";
 import { formatHuman, formatJson } from "../src/events";
 import { clientIdFromMac, normalizeMac } from "../src/identity";
@@ -63,9 +64,9 @@ embedded MQTT broker (verifying the device's JWT as EMQX does) and a backend cli
   --help                     this text
 `;
 
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
-interface Options {
+export interface Options {
 	broker?: string;
 	duration?: number;
 	log: LogFormat;
@@ -79,8 +80,8 @@ interface Options {
 	overrides: { path: string[]; value: unknown }[];
 }
 
-type Kind = "string" | "int" | "enum" | "mac" | "url" | "file" | "flag";
-interface Flag {
+export type Kind = "string" | "int" | "enum" | "mac" | "url" | "file" | "flag";
+export interface Flag {
 	kind: Kind;
 	values?: string[];
 	/** Where the value goes in the device configuration. */
@@ -88,7 +89,7 @@ interface Flag {
 	apply?: (o: Options, value: unknown) => void;
 }
 
-const FLAGS: Record<string, Flag> = {
+export const FLAGS: Record<string, Flag> = {
 	"--broker": { kind: "url", apply: (o, v) => { o.broker = v as string; o.overrides.push({ path: ["mqtt", "url"], value: v }); } },
 	"--auth": { kind: "enum", values: ["jwt", "password", "none"], path: ["auth", "mode"] },
 	"--jwt-secret": { kind: "string", path: ["auth", "jwtSecret"] },
@@ -121,7 +122,7 @@ function flagFor(path: string): string | undefined {
 	return undefined;
 }
 
-function parseValue(name: string, flag: Flag, raw: string | undefined): unknown {
+export function parseValue(name: string, flag: Flag, raw: string | undefined): unknown {
 	if (raw === undefined || raw === "") throw new UsageError(`${name} needs a value`);
 	switch (flag.kind) {
 		case "int": {
@@ -227,7 +228,7 @@ export function parseArgs(argv: string[]): Options | "help" {
 	return o;
 }
 
-function buildConfig(o: Options, brokerUrl: string | undefined): DeviceConfig {
+export function buildConfig(o: Options, brokerUrl: string | undefined): DeviceConfig {
 	let config = defaultConfig();
 	config.wifi = { ...config.wifi, ssid: "sim-ap", password: "sim-password" };
 	config.time.servers = ["sim.ntp.local"];
@@ -457,10 +458,13 @@ async function startLinux(o: Options, config: DeviceConfig, out: Output): Promis
 	};
 }
 
-main().then(
-	(code) => process.exit(code),
-	(e: unknown) => {
-		process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
-		process.exit(1);
-	},
-);
+// Run only as the program: the fleet tool imports the flag table and parser from here (also bundled).
+if (process.argv[1] && /(^|[\\/])cli\.ts$/.test(process.argv[1]) && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+	main().then(
+		(code) => process.exit(code),
+		(e: unknown) => {
+			process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
+			process.exit(1);
+		},
+	);
+}

@@ -39,6 +39,8 @@ export interface SimulatedDeviceOptions {
 	macFrom?: MacFrom;
 	/** Firmware updates: the board's simulated two-slot flash (it outlives restarts) and the built-in key. */
 	ota?: { flash: SimFlash; publicKey: string; board?: string; limits?: Partial<OtaLimits> };
+	/** Writes each LED recorder keeps (default LED_HISTORY); a fleet keeps a few. */
+	ledHistory?: number;
 	/** Called after each boot (the first and after every restart) into the sensor firmware. */
 	onBoot?: (device: Device, boot: number) => void;
 	/**
@@ -73,8 +75,8 @@ export class SimulatedDevice {
 		this.wifi = new SimulatedWiFi({ clock: world, mac: options.mac, macFrom: options.macFrom, joinDelayMs: options.wifiJoinMs ?? 1500, networks: options.networks });
 		this.sntp = new SimulatedSntp({ clock: world, trueTime: () => world.now() });
 		this.dht = new SimulatedDht({ clock: world, reading: indoorModel(world), faults: options.dhtFaults });
-		this.led = new RecordingLed(() => world.now());
-		this.power = new RecordingLed(() => world.now());
+		this.led = new RecordingLed(() => world.now(), options.ledHistory);
+		this.power = new RecordingLed(() => world.now(), options.ledHistory);
 		this.system = new HostSystem((reason) => this.#reboot(reason));
 		this.setupPorts = hostSetupPorts(this.wifi);
 		this.accessPoint = this.setupPorts.ap;

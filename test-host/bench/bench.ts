@@ -31,6 +31,7 @@ import type { Mosquitto } from "../brokers/mosquitto";
 import { median, runCodecBench, sampleJwt } from "./codec";
 import type { CodecFigure } from "./codec";
 import { DATA_PREFIX, PAYLOAD_BYTES } from "./common";
+import { fleetSizes, runFleetBench } from "./fleet";
 import type { FromPublisher, FromSubscriber, MemoryFigures, PublisherJob, PublisherResult, ToPublisher, ToSubscriber } from "./common";
 import { median as xsMedian, runXsBench } from "./xs/run";
 import type { XsFigures } from "./xs/run";
@@ -637,7 +638,8 @@ async function main(): Promise<number> {
 		else networkSkipped = "mosquitto is not installed";
 	}
 
-	// Fleet section (test-host/bench/fleet.ts) goes here.
+	// Opt-in (minutes of load): BENCH_FLEET=1 or a list of sizes; see test-host/bench/fleet.ts.
+	if (process.env.BENCH_FLEET) await runFleetBench({ sizes: fleetSizes(process.env.BENCH_FLEET) });
 
 	const loadAfter = loadAverage();
 	console.log(`Load average (1, 5, 15 min) at the end: ${loadAfter}`);

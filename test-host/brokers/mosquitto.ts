@@ -39,6 +39,19 @@ export interface MosquittoOptions {
 	extraConfig?: string;
 	/** Copy the broker log to stderr as it arrives (debugging). */
 	logToConsole?: boolean;
+	/**
+	 * A password file's text, already hashed (`user:$7$...` lines, as mosquitto_passwd writes
+	 * them): for thousands of users, where one mosquitto_passwd run per user is too slow.
+	 * Combined with `users` when both are given.
+	 */
+	passwordFileText?: string;
+	/** log_type lines (default ["all"]); a big fleet keeps the log to connections: ["error", "warning", "notice", "information"]. */
+	logTypes?: string[];
+	/**
+	 * The broker's open-file limit (RLIMIT_NOFILE), set by `ulimit -n` in the shell that execs it;
+	 * capped at the hard limit when it is lower (default: inherited from this process).
+	 */
+	openFiles?: number;
 }
 
 export interface Mosquitto {
@@ -65,6 +78,8 @@ export interface Mosquitto {
 	stop(): Promise<void>;
 	/** Stops the process and starts it again on the same ports and config. */
 	restart(): Promise<void>;
+	/** The broker's process id while it runs. */
+	pid(): number | undefined;
 }
 
 const HOST = "127.0.0.1";
@@ -329,7 +344,7 @@ function configText(layout: Layout, options: MosquittoOptions): string {
 		"persistence false",
 		`allow_anonymous ${anonymous}`,
 		"log_dest stderr",
-		"log_type all",
+		...(options.logTypes ?? ["all"]).map((type) => `log_type ${type}`),
 		"log_timestamp true",
 		"log_timestamp_format %Y-%m-%dT%H:%M:%S",
 	];
@@ -343,9 +358,9 @@ function configText(layout: Layout, options: MosquittoOptions): string {
 	return `${lines.join("\n")}\n`;
 }
 
-async function makePasswordFile(dir: string, users: Record<string, string>): Promise<string> {
+async function makePasswordFile(dir: string, users: Record<string, string>, text = ""): Promise<string> {
 	const file = path.join(dir, "passwd");
-	await writeReadable(file, "");
+	await writeReadable(file, text && !text.endsWith("\n") ? `${text}\n` : text);
 	for (const [user, password] of Object.entries(users)) await setPasswordIn(file, user, password);
 	return file;
 }
@@ -380,7 +395,7 @@ async function prepareIn(dir: string, options: MosquittoOptions): Promise<Layout
 		port: await freePort(),
 		tlsPort: options.tls ? await freePort() : undefined,
 		tlsFiles: options.tls ? await makeTls(dir, options.tls) : undefined,
-		passwordFile: options.users ? await makePasswordFile(dir, options.users) : undefined,
+		passwordFile: options.users || options.passwordFileText !== undefined ? await makePasswordFile(dir, options.users ?? {}, options.passwordFileText) : undefined,
 		aclFile: undefined,
 		dynsecFile: options.dynsec ? await makeDynsecFile(dir, options.dynsec) : undefined,
 		plugin: options.dynsec ? findPlugin() : undefined,
@@ -457,7 +472,11 @@ class Broker {
 
 	spawn(): void {
 		const conf = path.join(this.layout.dir, "mosquitto.conf");
-		const child = spawn(tool("mosquitto"), ["-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
+		const files = this.options.openFiles;
+		// ulimit -n raises soft and hard together; past the hard limit only root may go, so fall back to the hard limit.
+		const child = files === undefined
+			? spawn(tool("mosquitto"), ["-c", conf], { stdio: ["ignore", "pipe", "pipe"] })
+			: spawn("/bin/sh", ["-c", `ulimit -n ${Math.floor(files)} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" -c "$1"`, tool("mosquitto"), conf], { stdio: ["ignore", "pipe", "pipe"] });
 		live.add(child);
 		child.once("exit", () => live.delete(child));
 		child.stdout?.on("data", (chunk: Buffer) => this.append(chunk));
@@ -547,6 +566,7 @@ function handle(broker: Broker): Mosquitto {
 			await setPasswordIn(layout.passwordFile, user, password);
 		},
 		dynsec: (...args) => broker.dynsec(args),
+		pid: () => (broker.child && !hasExited(broker.child) ? broker.child.pid : undefined),
 		restart: async () => {
 			await broker.stopProcess();
 			await broker.start();
