@@ -4,7 +4,7 @@
  */
 
 import type { FirmwareManifest } from "../../../src/ota/manifest";
-import type { OtaLimits } from "../../../src/ota/updater";
+import type { OtaLimits, Progress } from "../../../src/ota/updater";
 import { FIRMWARE_NAME } from "../../../src/version";
 import { generateSigningKey, signManifest, type KeyPair } from "../../ota/crypto";
 import { SimFlash } from "../../ota/flash";
@@ -24,15 +24,10 @@ export interface OtaDevice extends DeviceHandle {
 	flash: SimFlash;
 }
 
-export interface ProgressReport {
+/** A progress message as the backend receives it: the device's Progress with its id. */
+export interface ProgressReport extends Omit<Progress, "state"> {
 	deviceId: string;
 	state: string;
-	version: string;
-	from: string;
-	percent: number;
-	bytes: number;
-	total: number;
-	reason?: string;
 }
 
 export class OtaWorld {
