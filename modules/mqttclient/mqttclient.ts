@@ -171,6 +171,15 @@ interface Hot {
 	partialSince: number;
 	/** Entries of inflight in the "unsent" stage (so an acknowledgement need not scan the map). */
 	unsent: number;
+	/**
+	 * Room the transport surely has: what `writable` last reported, less what was written since
+	 * (each write's length plus the transport's `writeOverhead`). A socket's room shrinks only by
+	 * our writes, so this never exceeds it; the transport is asked again only when this is too
+	 * short, and after `onWritable` or a write by #flush it is 0 (ask again).
+	 */
+	room: number;
+	/** The transport's `writeOverhead` (0 unless it says so). */
+	overhead: number;
 }
 
 interface Inflight {
@@ -281,6 +290,8 @@ export class MQTTClient {
 			receivedAt: 0,
 			partialSince: Infinity,
 			unsent: 0,
+			room: 0,
+			overhead: 0,
 		};
 		this.#decoder = new Decoder({
 			maxPacketSize: this[HOT].bufferSize,
@@ -364,12 +375,16 @@ export class MQTTClient {
 		this.#schedule();
 		const live = () => generation === this.#generation;
 		try {
-			this[HOT].transport = this.#o.transport({ host: options.host, port: options.port, tls: options.tls }, {
+			const transport = this.#o.transport({ host: options.host, port: options.port, tls: options.tls }, {
 				onConnect: () => { if (live()) this.#onTransportConnect(); },
 				onData: (bytes) => { if (live()) this.#onData(bytes); },
 				onWritable: () => { if (live()) this.#onWritable(); },
 				onClose: (error) => { if (live()) this.#onTransportClose(error); },
 			});
+			this[HOT].transport = transport;
+			this[HOT].room = 0;
+			const overhead = transport.writeOverhead;
+			this[HOT].overhead = typeof overhead === "number" && overhead > 0 ? overhead : 0;
 		}
 		catch (e) {
 			this.#teardown(transportDiagnostic("io", errorText(e)));
@@ -419,8 +434,11 @@ export class MQTTClient {
 		}
 		if (!(encoded instanceof Uint8Array)) return encoded;
 		const transport = h.transport;
-		if (h.queuedBytes === 0 && transport !== undefined && transport.writable >= encoded.length) {
-			// Nothing waits and the transport has room: straight to it (#enqueue's first case, inline).
+		const size = encoded.length;
+		if (h.queuedBytes === 0 && transport !== undefined && (h.room >= size || (h.room = transport.writable) >= size)) {
+			// Nothing waits and the transport has room (known from the last answer, or asked again):
+			// straight to it (#enqueue's first case, inline).
+			h.room -= size + h.overhead;
 			try {
 				transport.write(encoded);
 				h.lastSent = h.clock.now();
@@ -575,8 +593,10 @@ export class MQTTClient {
 		const h = this[HOT];
 		const transport = h.transport;
 		if (!transport) return false;
-		if (bounded && h.queuedBytes === 0 && h.state === "connected" && transport.writable >= bytes.length) {
+		const size = bytes.length;
+		if (bounded && h.queuedBytes === 0 && h.state === "connected" && (h.room >= size || (h.room = transport.writable) >= size)) {
 			// Nothing waits and the transport has room: straight to it, as #flush would.
+			h.room -= size + h.overhead;
 			try {
 				transport.write(bytes);
 			}
@@ -604,6 +624,7 @@ export class MQTTClient {
 	}
 
 	#onWritable(): void {
+		this[HOT].room = 0;
 		try {
 			this.#flush();
 		}
@@ -615,6 +636,8 @@ export class MQTTClient {
 	#flush(): void {
 		const transport = this[HOT].transport;
 		if (!transport) return;
+		// Asks the transport each time; what is left of the room afterwards is unknown.
+		this[HOT].room = 0;
 		let wrote = false;
 		try {
 			while (this.#queue.length) {
@@ -1243,6 +1266,7 @@ export class MQTTClient {
 		this.#timerAt = Infinity;
 		const transport = this[HOT].transport;
 		this[HOT].transport = undefined;
+		this[HOT].room = 0;
 		this.#connect = undefined;
 		// Stops a decoder.push() in progress: the rest of that chunk belongs to the closed connection.
 		this.#decoder.reset();
