@@ -214,3 +214,35 @@ test("after onWritable the room is asked again, and the queue drains within it",
 	t.is(tr.overWrites, 0);
 	t.is(tr.take().length, 3);
 });
+
+test("messages in flight (kept as their bytes) are redelivered in order on reconnect, with topic, payload, retain and 5.0 properties, within a smaller window", (t) => {
+	const w = connected(t, { protocolVersion: 5 }, { cleanStart: false });
+	const ids: number[] = [];
+	for (let i = 0; i < 8; i++) {
+		const o = w.client.publish(`r/${i}`, `m${i}`, { qos: 1, retain: i % 2 === 1, properties: i === 3 ? { contentType: "text/plain" } : undefined });
+		t.true(o.ok);
+		if (o.ok) ids.push(o.id);
+	}
+	t.is(w.net.last.take().length, 8);
+	w.net.last.hangUp();
+	t.true(w.client.connect({ ...CONNECT, cleanStart: false }).ok);
+	w.net.last.open();
+	// The resumed session's broker allows 3 in flight: 3 go now, the rest one per PUBACK, in order.
+	w.net.last.receive(connack({ sessionPresent: true, properties: { receiveMaximum: 3 } }));
+	const seen: PublishPacket[] = [];
+	const take = () => {
+		for (const p of w.net.last.take()) if (p.type === "publish") seen.push(p);
+	};
+	take();
+	t.is(seen.length, 3);
+	for (let k = 0; k < 8; k++) {
+		w.net.last.receive({ type: "puback", id: seen[k].id! });
+		take();
+		t.true(seen.length <= Math.min(8, k + 4), `at most 3 in flight after ${k + 1} PUBACKs`);
+	}
+	t.deepEqual(seen.map((p) => [p.id, p.topic, Buffer.from(p.payload).toString(), p.retain, p.dup, p.qos]),
+		ids.map((id, i) => [id, `r/${i}`, `m${i}`, i % 2 === 1, true, 1]));
+	t.is(seen[3].properties?.contentType, "text/plain");
+	t.deepEqual(w.delivered.map(([id]) => id), ids);
+	t.is(w.client.inflight, 0);
+});
