@@ -21,7 +21,7 @@
  * - Every close is reported once, with a Diagnostic.
  */
 
-import { CodecError, Decoder, encode, encodePublish, encodeWithin, packetSize, type OversizeInfo } from "mqttclient/codec";
+import { CodecError, Decoder, decodePacket, encode, encodePublish, encodeWithin, packetSize, type OversizeInfo } from "mqttclient/codec";
 import {
 	ackDiagnostic,
 	connackDiagnostic,
@@ -171,11 +171,31 @@ interface Hot {
 	partialSince: number;
 	/** Entries of inflight in the "unsent" stage (so an acknowledgement need not scan the map). */
 	unsent: number;
+	/**
+	 * Room the transport surely has: what `writable` last reported, less what was written since
+	 * (each write's length plus the transport's `writeOverhead`). A socket's room shrinks only by
+	 * our writes, so this never exceeds it; the transport is asked again only when this is too
+	 * short, and after `onWritable` or a write by #flush it is 0 (ask again).
+	 */
+	room: number;
+	/** The transport's `writeOverhead` (0 unless it says so). */
+	overhead: number;
+	/** The in-flight window asked for (options.inflightWindow; the broker's Receive Maximum may lower it). */
+	readonly window: number;
+	/** The last packet identifier given out. */
+	nextId: number;
+	/** SUBSCRIBE and UNSUBSCRIBE ids awaiting their acknowledgement (the same maps as #pendingSubscribe, #pendingUnsubscribe). */
+	readonly subscribing: Map<number, unknown>;
+	readonly unsubscribing: Map<number, unknown>;
 }
 
+/**
+ * A message in flight: its encoded PUBLISH and QoS (no packet object per message: the rare paths
+ * that need the topic or the whole packet decode `encoded`).
+ */
 interface Inflight {
-	packet: PublishPacket;
 	encoded: Uint8Array;
+	qos: QoS;
 	/** unsent: waiting for window room; sent: PUBLISH sent; released: PUBREC received, PUBREL sent. */
 	stage: "unsent" | "sent" | "released";
 }
@@ -247,7 +267,6 @@ export class MQTTClient {
 	#control: Uint8Array[] = [];
 	#queueOffset = 0;
 	#refusedBusy = false;
-	#nextId = 0;
 	#pendingSubscribe = new Map<number, Subscription[]>();
 	/** UNSUBSCRIBE ids awaiting UNSUBACK, with the number of topic filters. */
 	#pendingUnsubscribe = new Map<number, number>();
@@ -281,6 +300,12 @@ export class MQTTClient {
 			receivedAt: 0,
 			partialSince: Infinity,
 			unsent: 0,
+			room: 0,
+			overhead: 0,
+			window: this.#window,
+			nextId: 0,
+			subscribing: this.#pendingSubscribe,
+			unsubscribing: this.#pendingUnsubscribe,
 		};
 		this.#decoder = new Decoder({
 			maxPacketSize: this[HOT].bufferSize,
@@ -364,12 +389,16 @@ export class MQTTClient {
 		this.#schedule();
 		const live = () => generation === this.#generation;
 		try {
-			this[HOT].transport = this.#o.transport({ host: options.host, port: options.port, tls: options.tls }, {
+			const transport = this.#o.transport({ host: options.host, port: options.port, tls: options.tls }, {
 				onConnect: () => { if (live()) this.#onTransportConnect(); },
 				onData: (bytes) => { if (live()) this.#onData(bytes); },
 				onWritable: () => { if (live()) this.#onWritable(); },
 				onClose: (error) => { if (live()) this.#onTransportClose(error); },
 			});
+			this[HOT].transport = transport;
+			this[HOT].room = 0;
+			const overhead = transport.writeOverhead;
+			this[HOT].overhead = typeof overhead === "number" && overhead > 0 ? overhead : 0;
 		}
 		catch (e) {
 			this.#teardown(transportDiagnostic("io", errorText(e)));
@@ -400,7 +429,7 @@ export class MQTTClient {
 		const server = h.server;
 		const qos = requested > server.maximumQoS ? server.maximumQoS : requested;
 		if (retain && !server.retainAvailable) return this.#refuse("retain_not_supported", "the broker does not accept retained messages");
-		if (qos > 0 && h.inflight.size >= this.#effectiveWindow())
+		if (qos > 0 && h.inflight.size >= (h.window < server.receiveMaximum ? h.window : server.receiveMaximum))
 			return this.#refuse("inflight_full", `${h.inflight.size} messages await acknowledgement (window ${this.#effectiveWindow()})`, "publish again after onDelivered");
 		const body = typeof payload === "string" ? utf8Encode(payload) : payload;
 		const v5 = h.version === 5;
@@ -419,8 +448,11 @@ export class MQTTClient {
 		}
 		if (!(encoded instanceof Uint8Array)) return encoded;
 		const transport = h.transport;
-		if (h.queuedBytes === 0 && transport !== undefined && transport.writable >= encoded.length) {
-			// Nothing waits and the transport has room: straight to it (#enqueue's first case, inline).
+		const size = encoded.length;
+		if (h.queuedBytes === 0 && transport !== undefined && (h.room >= size || (h.room = transport.writable) >= size)) {
+			// Nothing waits and the transport has room (known from the last answer, or asked again):
+			// straight to it (#enqueue's first case, inline).
+			h.room -= size + h.overhead;
 			try {
 				transport.write(encoded);
 				h.lastSent = h.clock.now();
@@ -430,11 +462,7 @@ export class MQTTClient {
 			}
 		}
 		else if (!this.#enqueue(encoded, true)) return this.#busy(`PUBLISH to ${topic}`);
-		if (qos > 0) {
-			const packet: PublishPacket = { type: "publish", topic, payload: body, qos, retain, dup: false, id };
-			if (properties) packet.properties = properties;
-			h.inflight.set(id, { packet, encoded, stage: "sent" });
-		}
+		if (qos > 0) h.inflight.set(id, { encoded, qos, stage: "sent" });
 		if (qos < requested) this.#reportDowngrade(requested);
 		return { ok: true, id, bytes: encoded.length, qos };
 	}
@@ -499,7 +527,7 @@ export class MQTTClient {
 	}
 
 	#effectiveWindow(): number {
-		return Math.min(this.#window, this[HOT].server.receiveMaximum);
+		return Math.min(this[HOT].window, this[HOT].server.receiveMaximum);
 	}
 
 	#connectPacket(o: ConnectOptions): ConnectPacket {
@@ -556,10 +584,10 @@ export class MQTTClient {
 	}
 
 	#allocateId(): number {
+		const h = this[HOT];
 		for (let i = 0; i < MAX_ID; i++) {
-			this.#nextId = this.#nextId >= MAX_ID ? 1 : this.#nextId + 1;
-			const id = this.#nextId;
-			if (!this[HOT].inflight.has(id) && !this.#pendingSubscribe.has(id) && !this.#pendingUnsubscribe.has(id)) return id;
+			const id = h.nextId = h.nextId >= MAX_ID ? 1 : h.nextId + 1;
+			if (!h.inflight.has(id) && (h.subscribing.size === 0 || !h.subscribing.has(id)) && (h.unsubscribing.size === 0 || !h.unsubscribing.has(id))) return id;
 		}
 		throw new Error("no free packet identifier");
 	}
@@ -575,8 +603,10 @@ export class MQTTClient {
 		const h = this[HOT];
 		const transport = h.transport;
 		if (!transport) return false;
-		if (bounded && h.queuedBytes === 0 && h.state === "connected" && transport.writable >= bytes.length) {
+		const size = bytes.length;
+		if (bounded && h.queuedBytes === 0 && h.state === "connected" && (h.room >= size || (h.room = transport.writable) >= size)) {
 			// Nothing waits and the transport has room: straight to it, as #flush would.
+			h.room -= size + h.overhead;
 			try {
 				transport.write(bytes);
 			}
@@ -604,6 +634,7 @@ export class MQTTClient {
 	}
 
 	#onWritable(): void {
+		this[HOT].room = 0;
 		try {
 			this.#flush();
 		}
@@ -615,6 +646,8 @@ export class MQTTClient {
 	#flush(): void {
 		const transport = this[HOT].transport;
 		if (!transport) return;
+		// Asks the transport each time; what is left of the room afterwards is unknown.
+		this[HOT].room = 0;
 		let wrote = false;
 		try {
 			while (this.#queue.length) {
@@ -695,10 +728,11 @@ export class MQTTClient {
 
 	/** A complete packet arrived (decoded or drained). */
 	#progress(): void {
-		this[HOT].lastReceived = this[HOT].receivedAt;
-		this[HOT].partialSince = Infinity;
-		if (this[HOT].pingDeadline !== Infinity) {
-			this[HOT].pingDeadline = Infinity;
+		const h = this[HOT];
+		h.lastReceived = h.receivedAt;
+		h.partialSince = Infinity;
+		if (h.pingDeadline !== Infinity) {
+			h.pingDeadline = Infinity;
 			// The next PINGREQ is due a keepalive after the last traffic, maybe before the timer.
 			this.#schedule();
 		}
@@ -811,9 +845,9 @@ export class MQTTClient {
 		const sent: number[] = [];
 		if (max === 2) return sent;
 		for (const [id, entry] of this[HOT].inflight) {
-			const packet = entry.packet;
-			if (packet.qos <= max || entry.stage === "released") continue;
-			this.#reportDowngrade(packet.qos);
+			if (entry.qos <= max || entry.stage === "released") continue;
+			this.#reportDowngrade(entry.qos);
+			const packet = this.#inflightPacket(entry);
 			const lower: PublishPacket = { ...packet, qos: max, dup: false };
 			if (max === 0) {
 				delete lower.id;
@@ -822,11 +856,16 @@ export class MQTTClient {
 				sent.push(id);
 			}
 			else {
-				entry.packet = lower;
+				entry.qos = max;
 				entry.encoded = encode(lower, this[HOT].version);
 			}
 		}
 		return sent;
+	}
+
+	/** The PUBLISH of a message in flight, decoded from its bytes (our own encoding: it decodes). */
+	#inflightPacket(entry: Inflight): PublishPacket {
+		return decodePacket(entry.encoded, this[HOT].version) as PublishPacket;
 	}
 
 	#reportDowngrade(requested: QoS): void {
@@ -844,6 +883,10 @@ export class MQTTClient {
 		const window = this.#effectiveWindow();
 		for (const [id, entry] of this[HOT].inflight) {
 			if (sent >= window) {
+				// Waits for a PUBACK, then goes as the ones in the window do: a redelivery (DUP) when
+				// the session resumed.
+				if (sessionPresent) entry.encoded[0] |= 0x08;
+				else entry.encoded[0] &= ~0x08;
 				entry.stage = "unsent";
 				continue;
 			}
@@ -851,7 +894,6 @@ export class MQTTClient {
 			if (entry.stage === "released" && sessionPresent) this.#enqueue(encode({ type: "pubrel", id }, this[HOT].version), false);
 			else {
 				entry.stage = "sent";
-				entry.packet.dup = sessionPresent;
 				if (sessionPresent) entry.encoded[0] |= 0x08;
 				else entry.encoded[0] &= ~0x08;
 				this.#enqueue(entry.encoded, false);
@@ -958,7 +1000,7 @@ export class MQTTClient {
 
 	#onPuback(packet: AckPacket): void {
 		const entry = this[HOT].inflight.get(packet.id);
-		if (!entry || entry.packet.qos !== 1) {
+		if (!entry || entry.qos !== 1) {
 			this.#warn("unknown_packet_id", `PUBACK for packet id ${packet.id}, which is not awaiting one`);
 			return;
 		}
@@ -967,7 +1009,7 @@ export class MQTTClient {
 
 	#onPubrec(packet: AckPacket): void {
 		const entry = this[HOT].inflight.get(packet.id);
-		if (!entry || entry.packet.qos !== 2) {
+		if (!entry || entry.qos !== 2) {
 			if (this[HOT].version === 5) this.#sendPacket({ type: "pubrel", id: packet.id, reasonCode: 0x92 });
 			else this.#sendPacket({ type: "pubrel", id: packet.id });
 			return;
@@ -991,25 +1033,28 @@ export class MQTTClient {
 	}
 
 	#delivered(packet: AckPacket, what: string): void {
-		const entry = this[HOT].inflight.get(packet.id)!;
-		this[HOT].inflight.delete(packet.id);
-		if (entry.stage === "unsent") this[HOT].unsent--;
+		const h = this[HOT];
+		const id = packet.id;
+		const entry = h.inflight.get(id)!;
+		h.inflight.delete(id);
+		if (entry.stage === "unsent") h.unsent--;
 		const rc = packet.reasonCode ?? 0;
+		const o = this.#o;
 		if (rc >= 0x80) {
-			const d = ackDiagnostic(`${what} to ${entry.packet.topic}`, rc, packet.properties?.reasonString);
-			this.#notify("onWarning", () => this.#o.onWarning?.(d));
+			const d = ackDiagnostic(`${what} to ${this.#inflightPacket(entry).topic}`, rc, packet.properties?.reasonString);
+			this.#notify("onWarning", () => o.onWarning?.(d));
 		}
 		// Not through #notify: no closure per acknowledgement.
-		const onDelivered = this.#o.onDelivered;
+		const onDelivered = o.onDelivered;
 		if (onDelivered) {
 			try {
-				onDelivered.call(this.#o, packet.id, rc);
+				onDelivered.call(o, id, rc);
 			}
 			catch (e) {
 				this.#notify("onDelivered", () => { throw e; });
 			}
 		}
-		this.#sendWaiting();
+		if (h.unsent !== 0) this.#sendWaiting();
 	}
 
 	#onPubrel(packet: AckPacket): void {
@@ -1243,6 +1288,7 @@ export class MQTTClient {
 		this.#timerAt = Infinity;
 		const transport = this[HOT].transport;
 		this[HOT].transport = undefined;
+		this[HOT].room = 0;
 		this.#connect = undefined;
 		// Stops a decoder.push() in progress: the rest of that chunk belongs to the closed connection.
 		this.#decoder.reset();

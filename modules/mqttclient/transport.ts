@@ -39,6 +39,12 @@ export interface Transport {
 	readonly writable: number;
 	/** Writes at most `writable` bytes. */
 	write(bytes: Uint8Array): void;
+	/**
+	 * Bytes of `writable` a write may use beyond its own length (a TLS record's overhead); 0 when
+	 * absent. The client counts the room down locally between answers of `writable`: a write of n
+	 * bytes leaves at least `writable` - n - writeOverhead.
+	 */
+	readonly writeOverhead?: number;
 	/** Closes the stream; onClose is not called for a close the owner asked for. */
 	close(): void;
 }

@@ -13,6 +13,8 @@
  * - `writable` is what write() with no arguments reports (the free TCP send buffer; for TLS that
  *   minus 128 bytes for the record overhead). Writing more throws "can't write all data" and sends
  *   nothing, which is why the MQTT client never writes more than `writable`.
+ *   The client asks only when the room it counted down since the last answer is too short; under
+ *   TLS a write may use up to 128 bytes more than its length, which `writeOverhead` tells it.
  *
  * Limitation: Moddable reports errors without a reason. Before the connection is up a -2 can be a
  * refusal, an unreachable host or a timeout; it is reported as "refused". With TLS the adapter
@@ -65,6 +67,9 @@ const WRITABLE = 3;
 const DISCONNECTED = -1;
 const ERROR = -2;
 
+/** SecureSocket's estimate of a TLS record's overhead (modsecuresocket.c): writable() is the TCP room less this. */
+const TLS_OVERHEAD = 128;
+
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
 /** The TransportFactory over the classic socket; TLS through `tls` when the board has it. */
@@ -84,8 +89,14 @@ class Connection implements Transport {
 	#state: State = "starting";
 	/** TLS only: the TCP connection under the handshake was made. */
 	#tcpUp = false;
+	/**
+	 * What a write may use of `writable` beyond its length: under TLS each write is a record, for
+	 * which SecureSocket reserves 128 bytes (its estimate of the overhead); none for plain TCP.
+	 */
+	readonly writeOverhead: number;
 
 	constructor(options: TransportOptions, events: TransportEvents, tls: TlsSockets | undefined) {
+		this.writeOverhead = options.tls ? TLS_OVERHEAD : 0;
 		this.#options = options;
 		this.#events = events;
 		this.#tls = tls;
@@ -108,7 +119,8 @@ class Connection implements Transport {
 		const socket = this.#live;
 		if (socket === undefined) return;
 		try {
-			socket.write(bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer as ArrayBuffer : exactBuffer(bytes));
+			const buffer = bytes.buffer as ArrayBuffer;
+			socket.write(bytes.byteLength === buffer.byteLength ? buffer : exactBuffer(bytes));
 		}
 		catch (e) {
 			timers.set(() => this.#fail("io", `write failed: ${String(e)}`), 0);

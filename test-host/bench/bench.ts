@@ -22,8 +22,8 @@
 
 import { fork, spawnSync } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import os, { loadavg } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { requireMosquitto, startMosquitto } from "../brokers/mosquitto";
@@ -282,6 +282,10 @@ class Subscriber {
 		return m.type === "count" ? m : { count: 0, lastAt: 0 };
 	}
 
+	get pid(): number | undefined {
+		return this.#child.pid;
+	}
+
 	get failure(): Error | undefined {
 		return this.#failure;
 	}
@@ -314,6 +318,11 @@ interface RunFigure {
 	round: number;
 	/** ms from the first publish to the end criterion (QoS 0: subscriber has all; QoS 1: last PUBACK). */
 	elapsed: number;
+	/** CPU ns of the broker and of the subscriber from the first publish until the subscriber had all. */
+	brokerNs: number;
+	subscriberNs: number;
+	/** ms from the first publish until the subscriber had all (the span of brokerNs). */
+	wallMs: number;
 	received: number;
 	result: PublisherResult;
 }
@@ -341,9 +350,15 @@ async function publishRun(
 	const what = `${scenario.label} (${purpose} run ${round})`;
 	let onDone: () => void = () => {};
 	const done = new Promise<void>((resolve) => (onDone = resolve));
+	const brokerPid = mosquittoPid(b);
+	let cpuBefore = { broker: 0, subscriber: 0 };
 	const result = new Promise<PublisherResult>((resolve, reject) => {
 		child.on("message", (message: FromPublisher) => {
-			if (message.type === "done") onDone();
+			if (message.type === "ready") {
+				cpuBefore = { broker: cpuNs(brokerPid), subscriber: cpuNs(subscriber.pid) };
+				child.send({ type: "go" } satisfies ToPublisher);
+			}
+			else if (message.type === "done") onDone();
 			else if (message.type === "result") resolve(message.result);
 			else reject(new Error(message.message));
 		});
@@ -356,17 +371,56 @@ async function publishRun(
 	let lastAt: number;
 	try {
 		lastAt = await withTimeout(arrived, 15000, `${what}: subscriber`);
-	} catch {
+	}
+	catch {
 		// Lost messages (should not happen with max_queued_messages 0): report what arrived.
 		const count = await subscriber.count(topic);
 		received = count.count;
 		lastAt = count.lastAt;
 	}
+	const cpuAfter = { broker: cpuNs(brokerPid), subscriber: cpuNs(subscriber.pid) };
 	child.send({ type: "finish" } satisfies ToPublisher);
 	const r = await withTimeout(result, 30000, `${what}: result`);
 	await new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once("exit", () => resolve())));
 	const end = scenario.qos === 1 ? (r.ackedAt ?? 0) : lastAt;
-	return { scenario, round, elapsed: end - r.startedAt, received, result: r };
+	return {
+		scenario, round, elapsed: end - r.startedAt, received, result: r,
+		brokerNs: cpuAfter.broker - cpuBefore.broker,
+		subscriberNs: cpuAfter.subscriber - cpuBefore.subscriber,
+		wallMs: lastAt - r.startedAt,
+	};
+}
+
+/**
+ * CPU time of a process so far, ns (the sum of its threads' /proc schedstat); 0 when unknown. Read
+ * at the start and end of a run for the broker and the subscriber: if the broker was busy nearly
+ * all of the run, it set the pace for whichever client published.
+ */
+function cpuNs(pid: number | undefined): number {
+	if (!pid) return 0;
+	try {
+		let total = 0;
+		for (const task of readdirSync(`/proc/${pid}/task`)) total += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
+		return total;
+	}
+	catch {
+		return 0;
+	}
+}
+
+/** The pid of the bench's Mosquitto (the process whose command line names its temp dir). */
+function mosquittoPid(b: Mosquitto): number | undefined {
+	for (const entry of readdirSync("/proc")) {
+		if (!/^\d+$/.test(entry)) continue;
+		try {
+			const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+			if (cmdline.includes("mosquitto") && cmdline.includes(b.dir)) return Number(entry);
+		}
+		catch {
+			// Gone meanwhile.
+		}
+	}
+	return undefined;
 }
 
 interface ScenarioSummary {
@@ -381,6 +435,11 @@ interface ScenarioSummary {
 	maxInflight: number;
 	waits: string;
 	lost: number;
+	/** Median CPU µs per message of the broker and of the subscriber. */
+	brokerCpu: number;
+	subscriberCpu: number;
+	/** Median share of the run (until the subscriber had all) that the broker spent on a CPU, %. */
+	brokerBusy: number;
 	/** From the separate memory run, when there was one. */
 	memory?: MemoryFigures;
 }
@@ -400,6 +459,9 @@ function summarize(scenario: Scenario, runs: RunFigure[], messages: number, memo
 		min: Math.min(...rates),
 		max: Math.max(...rates),
 		maxInflight: Math.max(...runs.map((r) => r.result.maxInflight)),
+		brokerCpu: median(runs.map((r) => r.brokerNs / 1000 / messages)),
+		subscriberCpu: median(runs.map((r) => r.subscriberNs / 1000 / messages)),
+		brokerBusy: median(runs.map((r) => (r.wallMs > 0 ? r.brokerNs / 1e4 / r.wallMs : 0))),
 		waits: waitText,
 		lost: Math.max(...all.map((r) => messages - r.received)),
 		memory: memory?.result.memory,
@@ -422,7 +484,8 @@ async function runNetwork(options: Options, log: (line: string) => void): Promis
 			const rate = (options.messages * 1000) / figure.elapsed;
 			const lost = options.messages - figure.received;
 			const cpu = (figure.result.cpuMicros ?? 0) / options.messages;
-			log(`run ${round}/${options.runs} ${scenario.label.padEnd(52)} ${thousands(rate).padStart(8)} msg/s ${cpu.toFixed(1).padStart(6)} µs CPU/msg${lost ? `  LOST ${lost}` : ""}`);
+			const brokerBusy = figure.wallMs > 0 ? figure.brokerNs / 1e4 / figure.wallMs : 0;
+			log(`run ${round}/${options.runs} ${scenario.label.padEnd(52)} ${thousands(rate).padStart(8)} msg/s ${cpu.toFixed(1).padStart(6)} µs CPU/msg  broker ${(figure.brokerNs / 1000 / options.messages).toFixed(1)} µs/msg, busy ${brokerBusy.toFixed(0)} %  subscriber ${(figure.subscriberNs / 1000 / options.messages).toFixed(1)} µs/msg  load ${loadavg()[0].toFixed(1)}${lost ? `  LOST ${lost}` : ""}`);
 		}
 	}
 	const memory = new Map<string, RunFigure>();
@@ -465,10 +528,13 @@ function networkText(summaries: ScenarioSummary[], options: Options): string {
 		s.scenario.qos === 1 ? thousands(s.maxInflight) : "–",
 		s.waits,
 		s.lost ? `**${s.lost} lost**` : "0",
+		s.brokerCpu.toFixed(1),
+		`${s.brokerBusy.toFixed(0)} %`,
+		s.subscriberCpu.toFixed(1),
 	]);
 	const throughput = table(
-		["Run", "msg/s (median)", "range", "publisher CPU µs/msg", "payload MB/s", "max in flight", "backpressure waits (median)", "lost"],
-		rows, ["l", "r", "r", "r", "r", "r", "l", "r"]);
+		["Run", "msg/s (median)", "range", "publisher CPU µs/msg", "payload MB/s", "max in flight", "backpressure waits (median)", "lost", "broker CPU µs/msg", "broker busy", "subscriber CPU µs/msg"],
+		rows, ["l", "r", "r", "r", "r", "r", "l", "r", "r", "r", "r"]);
 	const pairs: [string, string, string][] = [
 		["QoS 0", "ours-q0", "mqttjs-q0"],
 		["QoS 0, MQTT.js in burst", "ours-q0", "mqttjs-q0-burst"],

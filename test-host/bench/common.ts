@@ -95,9 +95,10 @@ export interface PublisherResult {
 }
 
 /** Parent to publisher: the subscriber has everything (or gave up); report and exit. */
-export type ToPublisher = { type: "finish" };
+export type ToPublisher = { type: "finish" } | { type: "go" };
 /** Publisher to parent. */
 export type FromPublisher =
+	| { type: "ready" }
 	| { type: "done"; publishedAt: number; ackedAt?: number }
 	| { type: "result"; result: PublisherResult }
 	| { type: "error"; message: string };

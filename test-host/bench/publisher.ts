@@ -339,9 +339,12 @@ async function mqttjs(): Promise<Driver> {
 /* Main ---------------------------------------------------------------------------------- */
 
 async function main(): Promise<void> {
+	let onGo: () => void = () => {};
+	const go = new Promise<void>((resolve) => (onGo = resolve));
 	const finish = new Promise<void>((resolve) => {
 		process.on("message", (message: ToPublisher) => {
 			if (message.type === "finish") resolve();
+			else if (message.type === "go") onGo();
 		});
 	});
 	const driver = job.client === "ours" ? await ours() : await mqttjs();
@@ -351,6 +354,9 @@ async function main(): Promise<void> {
 
 	if (probe) probe.start();
 	else fullGc();
+	// The parent reads the broker's and the subscriber's CPU time now, then lets the run start.
+	await send({ type: "ready" });
+	await go;
 	measuring = true;
 	const startedAt = sharedNow();
 	const cpuBefore = process.cpuUsage();

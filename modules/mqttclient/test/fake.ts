@@ -25,22 +25,33 @@ export class FakeTransport implements Transport {
 	readonly writtenAt: number[] = [];
 	#taken = 0;
 	overWrites = 0;
+	/** Times `writable` was asked. */
+	asked = 0;
+	/**
+	 * Like SecureSocket: `writable` reports the room less this, and a write uses its length plus
+	 * this (a TLS record's overhead). 0: a plain socket.
+	 */
+	writeOverhead = 0;
 
 	constructor(readonly options: TransportOptions, readonly events: TransportEvents, readonly version: ProtocolVersion, readonly now: () => number = () => 0) {}
 
 	get writable(): number {
+		this.asked++;
+		return this.#writable();
+	}
+	#writable(): number {
 		if (this.closedByClient || this.closedByPeer) return 0;
-		return this.room ?? 1 << 20;
+		return Math.max(0, (this.room ?? 1 << 20) - this.writeOverhead);
 	}
 	write(bytes: Uint8Array): void {
 		if (this.closedByClient || this.closedByPeer) throw new Error("write on a closed transport");
-		if (bytes.length > this.writable) {
+		if (bytes.length > this.#writable()) {
 			this.overWrites++;
-			throw new Error(`write of ${bytes.length} bytes with ${this.writable} writable`);
+			throw new Error(`write of ${bytes.length} bytes with ${this.#writable()} writable`);
 		}
 		this.chunks.push(bytes.slice());
 		this.writtenAt.push(this.now());
-		if (this.room !== undefined) this.room -= bytes.length;
+		if (this.room !== undefined) this.room -= bytes.length + this.writeOverhead;
 	}
 	close(): void {
 		this.closedByClient = true;
@@ -94,9 +105,12 @@ export class FakeTransport implements Transport {
 
 export class FakeNet {
 	readonly transports: FakeTransport[] = [];
+	/** The `writeOverhead` of the transports opened from now on. */
+	writeOverhead = 0;
 	constructor(readonly version: ProtocolVersion, readonly now?: () => number) {}
 	readonly factory = (options: TransportOptions, events: TransportEvents): Transport => {
 		const t = new FakeTransport(options, events, this.version, this.now);
+		t.writeOverhead = this.writeOverhead;
 		this.transports.push(t);
 		return t;
 	};

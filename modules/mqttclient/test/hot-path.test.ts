@@ -7,7 +7,7 @@ import test from "ava";
 import { Decoder, encodePublish, encodeWithin, type CodecError } from "mqttclient/codec";
 import type { Packet, ProtocolVersion, PublishPacket, QoS } from "mqttclient/packets";
 import { utf8Encode } from "bytes";
-import { connected, only, publishFromBroker } from "./fake";
+import { CONNECT, connack, connected, only, publishFromBroker, world } from "./fake";
 import { mpEncode } from "./oracle";
 
 function rng(seed: number): () => number {
@@ -132,4 +132,117 @@ test("packet_too_large is still refused before anything is sent, on the hot path
 	t.is(w.client.inflight, 0);
 	t.deepEqual(w.net.last.take(), []);
 	t.true(w.client.publish("a/b", new Uint8Array(200), { qos: 1 }).ok);
+});
+
+/** Connects a world whose transports have the given TLS-like overhead per write. */
+function connectedWith(t: Parameters<typeof connected>[0], writeOverhead: number): ReturnType<typeof world> {
+	const w = world();
+	w.net.writeOverhead = writeOverhead;
+	t.true(w.client.connect({ ...CONNECT }).ok);
+	w.net.last.open();
+	w.net.last.receive(connack());
+	t.true(w.client.connected);
+	w.net.last.forget();
+	return w;
+}
+
+for (const overhead of [0, 40]) {
+	test(`the room counted down locally never writes past the transport's room (write overhead ${overhead})`, (t) => {
+		const w = connectedWith(t, overhead);
+		const tr = w.net.last;
+		const payload = new Uint8Array(250).fill(0x61);
+		let accepted = 0;
+		let busy = 0;
+		for (let round = 0; round < 40; round++) {
+			// Room appears without onWritable, as a socket's send buffer grows when ACKs arrive.
+			tr.room = 700 + 97 * (round % 9);
+			let published = 0;
+			for (let i = 0; i < 12; i++) {
+				const outcome = w.client.publish("sensors/room/telemetry", payload, { qos: 0 });
+				if (outcome.ok) {
+					accepted++;
+					published++;
+				}
+				else {
+					t.is(outcome.error.code, "busy");
+					busy++;
+					break;
+				}
+			}
+			t.is(tr.overWrites, 0);
+			t.true(published > 0);
+			tr.drain(1 << 20);
+		}
+		t.is(tr.overWrites, 0);
+		t.true(busy > 0, "the room ran out and publish said busy");
+		const packets = tr.take();
+		t.is(packets.filter((p) => p.type === "publish").length, accepted);
+	});
+}
+
+test("the counted room is asked again when short: room that grew silently is used, not reported busy", (t) => {
+	const w = connectedWith(t, 0);
+	const tr = w.net.last;
+	tr.room = 10_000;
+	tr.asked = 0;
+	const payload = new Uint8Array(250);
+	for (let i = 0; i < 38; i++) t.true(w.client.publish("a/b", payload).ok);
+	// 38 packets of 257 bytes: the first answer (10,000) covered all of them, asked once.
+	t.is(tr.asked, 1);
+	t.true(tr.room < 300);
+	// The socket's buffer drained without an event: the next publish asks and goes straight out.
+	tr.room = 5_000;
+	t.true(w.client.publish("a/b", payload).ok);
+	t.is(tr.asked, 2);
+	t.is(w.client.queuedBytes, 0);
+	t.is(tr.overWrites, 0);
+	t.is(tr.take().length, 39);
+});
+
+test("after onWritable the room is asked again, and the queue drains within it", (t) => {
+	const w = connectedWith(t, 0);
+	const tr = w.net.last;
+	tr.room = 600;
+	const payload = new Uint8Array(250);
+	t.true(w.client.publish("a/b", payload).ok);
+	t.true(w.client.publish("a/b", payload).ok);
+	// The third does not fit (600 - 2 * 257): it waits in the queue.
+	t.true(w.client.publish("a/b", payload).ok);
+	t.true(w.client.queuedBytes > 0);
+	tr.drain(300);
+	t.is(w.client.queuedBytes, 0);
+	t.is(tr.overWrites, 0);
+	t.is(tr.take().length, 3);
+});
+
+test("messages in flight (kept as their bytes) are redelivered in order on reconnect, with topic, payload, retain and 5.0 properties, within a smaller window", (t) => {
+	const w = connected(t, { protocolVersion: 5 }, { cleanStart: false });
+	const ids: number[] = [];
+	for (let i = 0; i < 8; i++) {
+		const o = w.client.publish(`r/${i}`, `m${i}`, { qos: 1, retain: i % 2 === 1, properties: i === 3 ? { contentType: "text/plain" } : undefined });
+		t.true(o.ok);
+		if (o.ok) ids.push(o.id);
+	}
+	t.is(w.net.last.take().length, 8);
+	w.net.last.hangUp();
+	t.true(w.client.connect({ ...CONNECT, cleanStart: false }).ok);
+	w.net.last.open();
+	// The resumed session's broker allows 3 in flight: 3 go now, the rest one per PUBACK, in order.
+	w.net.last.receive(connack({ sessionPresent: true, properties: { receiveMaximum: 3 } }));
+	const seen: PublishPacket[] = [];
+	const take = () => {
+		for (const p of w.net.last.take()) if (p.type === "publish") seen.push(p);
+	};
+	take();
+	t.is(seen.length, 3);
+	for (let k = 0; k < 8; k++) {
+		w.net.last.receive({ type: "puback", id: seen[k].id! });
+		take();
+		t.true(seen.length <= Math.min(8, k + 4), `at most 3 in flight after ${k + 1} PUBACKs`);
+	}
+	t.deepEqual(seen.map((p) => [p.id, p.topic, Buffer.from(p.payload).toString(), p.retain, p.dup, p.qos]),
+		ids.map((id, i) => [id, `r/${i}`, `m${i}`, i % 2 === 1, true, 1]));
+	t.is(seen[3].properties?.contentType, "text/plain");
+	t.deepEqual(w.delivered.map(([id]) => id), ids);
+	t.is(w.client.inflight, 0);
 });
