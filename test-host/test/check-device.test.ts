@@ -85,10 +85,10 @@ serialSdkTest("an import that the build does not provide fails the check", async
 		}
 		fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(copy, "node_modules"), "dir");
 		const main = path.join(copy, "src/main.ts");
-		fs.writeFileSync(main, fs.readFileSync(main, "utf8").replace('import config from "mc/config";', 'import config from "mc/config";\nimport "http";'));
+		fs.writeFileSync(main, fs.readFileSync(main, "utf8").replace('import config from "mc/config";', 'import config from "mc/config";\nimport "mdns";'));
 		const run = await check(copy, ["--only", "esp32"]);
 		t.is(run.status, 1, run.output);
-		t.regex(run.output, /main: imports "http" \(http\), which is not in the build/);
+		t.regex(run.output, /main: imports "mdns" \(mdns\), which is not in the build/);
 		t.regex(run.output, /FAILED {2}imports: 1 import\(s\) do not resolve/);
 	}
 	finally {
