@@ -85,6 +85,15 @@ export async function phonePage(browser: Browser): Promise<Page> {
 	return context.newPage();
 }
 
+/** Waits for the board's setup page and opens it at phone size, its list of networks shown. */
+export async function openSetupPage(browser: Browser, board: ReturnType<typeof setupBoard>): Promise<Page> {
+	await until(() => board.sim.setupMode?.url !== undefined, 5000, "the setup page", board.log);
+	const page = await phonePage(browser);
+	await page.goto(board.sim.setupMode!.url!);
+	await page.waitForSelector("#nets li >> text=lab");
+	return page;
+}
+
 /** Fills the form's fields (those visible for the chosen auth mode). */
 export async function fill(page: Page, values: Record<string, string>): Promise<void> {
 	if (values.authMode !== undefined) await page.selectOption("#authMode", values.authMode);

@@ -9,7 +9,7 @@ import mqtt from "mqtt";
 import type { Browser } from "playwright-core";
 import { requireMosquitto, startMosquitto, type Mosquitto } from "../brokers/mosquitto";
 import { startClaimServer, type ClaimServer } from "../claim-server/server";
-import { CLIENT, MAC, fill, launchBrowser, phonePage, setupBoard, unconfigured, until } from "../provisioning/testing";
+import { CLIENT, MAC, fill, launchBrowser, openSetupPage, setupBoard, unconfigured, until } from "../provisioning/testing";
 
 let browser: Browser | undefined;
 let broker: Mosquitto | undefined;
@@ -35,10 +35,7 @@ test.serial("a claim code: the device is claimed by the claim server and connect
 	const { code } = server!.issue(600);
 	const board = setupBoard(unconfigured());
 	try {
-		await until(() => board.sim.setupMode?.url !== undefined, 5000, "the setup page", board.log);
-		const page = await phonePage(browser!);
-		await page.goto(board.sim.setupMode!.url!);
-		await page.waitForSelector("#nets li >> text=lab");
+		const page = await openSetupPage(browser!, board);
 		// The broker URL left at its default: the claim server's answer names the broker.
 		await fill(page, { ssid: "lab", password: "lab-password-1", claimCode: code, claimUrl: server!.claimUrl });
 		await page.click("#save");
@@ -94,10 +91,7 @@ test.serial("an expired claim code is shown next to the claim code field and on 
 	await new Promise((r) => setTimeout(r, 20));
 	const board = setupBoard(unconfigured());
 	try {
-		await until(() => board.sim.setupMode?.url !== undefined, 5000, "the setup page", board.log);
-		const page = await phonePage(browser!);
-		await page.goto(board.sim.setupMode!.url!);
-		await page.waitForSelector("#nets li >> text=lab");
+		const page = await openSetupPage(browser!, board);
 		await fill(page, { ssid: "lab", password: "lab-password-1", claimCode: code, claimUrl: server!.claimUrl });
 		await page.click("#save");
 		await page.waitForSelector("#err-claimCode:has-text('expired')", { timeout: 20_000 });

@@ -7,7 +7,7 @@
 import test from "ava";
 import type { Browser } from "playwright-core";
 import { EmbeddedBroker } from "../brokers/embedded";
-import { CLIENT, fill, launchBrowser, phonePage, setupBoard, unconfigured, until } from "../provisioning/testing";
+import { CLIENT, fill, launchBrowser, openSetupPage, phonePage, setupBoard, unconfigured, until } from "../provisioning/testing";
 
 let browser: Browser | undefined;
 let broker: EmbeddedBroker;
@@ -60,10 +60,7 @@ test.serial("a wrong WiFi password is reported next to the password field; the r
 	if (!b) return t.pass();
 	const board = setupBoard(unconfigured());
 	try {
-		await until(() => board.sim.setupMode?.url !== undefined, 5000, "the setup page", board.log);
-		const page = await phonePage(b);
-		await page.goto(board.sim.setupMode!.url!);
-		await page.waitForSelector("#nets li >> text=lab");
+		const page = await openSetupPage(b, board);
 		await page.click("#nets li >> text=lab");
 		t.is(await page.inputValue("#ssid"), "lab");
 		await fill(page, { password: "not-the-password", brokerUrl: `mqtt://127.0.0.1:${brokerPort}`, authMode: "none", homeId: "flat7" });
@@ -99,10 +96,7 @@ test.serial("a bad broker URL gets its error next to the field from the server's
 	if (!b) return t.pass();
 	const board = setupBoard(unconfigured());
 	try {
-		await until(() => board.sim.setupMode?.url !== undefined, 5000, "the setup page", board.log);
-		const page = await phonePage(b);
-		await page.goto(board.sim.setupMode!.url!);
-		await page.waitForSelector("#nets li >> text=lab");
+		const page = await openSetupPage(b, board);
 		// Passes the page's light check (a port of up to 5 digits), fails the schema (1 to 65535).
 		await fill(page, { ssid: "lab", password: "lab-password-1", brokerUrl: "mqtt://broker.example:99999", authMode: "none", homeId: "a/b" });
 		await page.click("#save");
