@@ -45,6 +45,8 @@ const IDLE_MS = 100;
  * Mosquitto ahead. CPU per message is what is compared, and idle time costs none.
  */
 const BATCH = 16;
+/** Our client's in-flight window (the firmware's default). */
+const WINDOW = 8;
 
 function payloadBytes(size: number): Uint8Array {
 	const text = '{"t":1732262400,"temperature":21.5,"humidity":48.2,"rssi":-61,"seq":0,"pad":"';
@@ -85,7 +87,7 @@ function oursConnect(id: string): Promise<Ours> {
 			transport: moddableTcp(),
 			clock: new ModdableClock(),
 			bufferSize: 1024,
-			inflightWindow: 8,
+			inflightWindow: WINDOW,
 			keepAlive: 60,
 			onConnect: () => resolve(o),
 			onClose: (info) => reject(new Error(`ours closed: ${info.message}`)),
@@ -100,13 +102,20 @@ function oursConnect(id: string): Promise<Ours> {
 function oursPublish(o: Ours, total: number, qos: 0 | 1): Promise<number> {
 	return new Promise((resolve, reject) => {
 		let sent = 0;
-		const options = { qos };
+		// QoS 0 without options, as Moddable's module is called without flags.
+		const options = qos === 0 ? undefined : { qos };
 		const pump = (): void => {
 			o.wake = undefined;
 			let batch = 0;
 			while (sent < total) {
 				if (++batch > BATCH) {
 					timers.set(pump, 1);
+					return;
+				}
+				if (qos === 1 && o.client.inflight >= WINDOW) {
+					// A full window: wait for an acknowledgement rather than be refused (the firmware's
+					// publisher queues the same way).
+					o.wake = pump;
 					return;
 				}
 				const r = o.client.publish(TOPIC, PAYLOAD, options);
