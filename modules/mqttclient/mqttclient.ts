@@ -294,30 +294,31 @@ export class MQTTClient {
 		this.#keepAlive = options.keepAlive ?? 60;
 		if (version !== 4 && version !== 5) throw new RangeError(`protocolVersion must be 4 or 5, not ${String(version)}`);
 		if (!(bufferSize >= 64)) throw new RangeError("bufferSize must be at least 64 bytes");
+		// XS finds a property by walking the object's list: what publish() reads comes first.
 		this[HOT] = {
+			topics: new Map<string, Uint8Array>(),
 			state: "disconnected",
+			server: this.#defaultLimits(bufferSize),
+			version,
 			transport: undefined,
 			queuedBytes: 0,
-			lastSent: 0,
+			room: 0,
+			overhead: 0,
 			timed: false,
-			inflight: new Map<number, Inflight>(),
-			server: this.#defaultLimits(bufferSize),
-			topics: new Map<string, Uint8Array>(),
+			lastSent: 0,
 			clock: options.clock,
+			inflight: new Map<number, Inflight>(),
+			window: this.#window,
+			nextId: 0,
+			unsent: 0,
+			subscribing: this.#pendingSubscribe,
+			unsubscribing: this.#pendingUnsubscribe,
 			queueLimit: options.sendQueueSize ?? 2 * bufferSize,
-			version,
 			bufferSize,
 			pingDeadline: Infinity,
 			lastReceived: 0,
 			receivedAt: 0,
 			partialSince: Infinity,
-			unsent: 0,
-			room: 0,
-			overhead: 0,
-			window: this.#window,
-			nextId: 0,
-			subscribing: this.#pendingSubscribe,
-			unsubscribing: this.#pendingUnsubscribe,
 		};
 		this.#decoder = new Decoder({
 			maxPacketSize: this[HOT].bufferSize,
@@ -544,7 +545,7 @@ export class MQTTClient {
 	/* --------------------------------------------------------------------------------- */
 
 	#defaultLimits(bufferSize: number): ServerLimits {
-		return { maximumPacketSize: Infinity, packetLimit: bufferSize, receiveMaximum: MAX_ID, maximumQoS: 2, retainAvailable: true, keepAlive: this.#keepAlive };
+		return { maximumQoS: 2, packetLimit: bufferSize, retainAvailable: true, receiveMaximum: MAX_ID, maximumPacketSize: Infinity, keepAlive: this.#keepAlive };
 	}
 
 	#effectiveWindow(): number {
@@ -830,12 +831,13 @@ export class MQTTClient {
 			this.#protocolError(0x82, `CONNACK ${problem}`);
 			return;
 		}
+		// In the order publish() reads them (see the constructor).
 		this[HOT].server = {
-			maximumPacketSize: props.maximumPacketSize ?? Infinity,
-			packetLimit: Math.min(this[HOT].bufferSize, props.maximumPacketSize ?? Infinity),
-			receiveMaximum: props.receiveMaximum ?? MAX_ID,
 			maximumQoS: (props.maximumQoS ?? 2) as QoS,
+			packetLimit: Math.min(this[HOT].bufferSize, props.maximumPacketSize ?? Infinity),
 			retainAvailable: props.retainAvailable !== 0,
+			receiveMaximum: props.receiveMaximum ?? MAX_ID,
+			maximumPacketSize: props.maximumPacketSize ?? Infinity,
 			keepAlive: props.serverKeepAlive ?? this.#keepAlive,
 		};
 		this[HOT].state = "connected";

@@ -80,11 +80,15 @@ export function moddableTcp(tls?: TlsSockets): TransportFactory {
 type State = "starting" | "connecting" | "open" | "closed";
 
 class Connection implements Transport {
+	/**
+	 * The socket while the stream is open: what the write path needs, as the instance's first
+	 * property (XS finds a private field after walking the class's private methods, and a property
+	 * by walking the instance's list).
+	 */
+	private live: ClassicSocket | undefined = undefined;
 	readonly #options: TransportOptions;
 	readonly #events: TransportEvents;
 	readonly #tls: TlsSockets | undefined;
-	/** The socket while the stream is open (what the write path needs, in one private field). */
-	#live: ClassicSocket | undefined;
 	#socket: ClassicSocket | undefined;
 	#state: State = "starting";
 	/** TLS only: the TCP connection under the handshake was made. */
@@ -104,7 +108,7 @@ class Connection implements Transport {
 	}
 
 	get writable(): number {
-		const socket = this.#live;
+		const socket = this.live;
 		if (socket === undefined) return 0;
 		try {
 			const room = socket.write();
@@ -116,7 +120,7 @@ class Connection implements Transport {
 	}
 
 	write(bytes: Uint8Array): void {
-		const socket = this.#live;
+		const socket = this.live;
 		if (socket === undefined) return;
 		try {
 			// Every Moddable socket (lwIP, Linux, SecureSocket) reads a byte view as it is
@@ -206,7 +210,7 @@ class Connection implements Transport {
 		switch (message) {
 			case CONNECTED:
 				this.#state = "open";
-				this.#live = this.#socket;
+				this.live = this.#socket;
 				this.#events.onConnect();
 				break;
 			case READABLE:
@@ -255,7 +259,7 @@ class Connection implements Transport {
 	#closeSocket(): void {
 		const socket = this.#socket;
 		this.#socket = undefined;
-		this.#live = undefined;
+		this.live = undefined;
 		if (!socket) return;
 		// A no-op rather than undefined: a message already on its way must find a function.
 		socket.callback = () => {};
