@@ -350,7 +350,7 @@ export function encode(packet: Packet, version: ProtocolVersion): Uint8Array {
 		const qos = checkQoS(packet.qos);
 		const topic = utf8Encode(packet.topic);
 		if (topic.length > 0xffff) throw new CodecError("invalid", `string of ${topic.length} bytes exceeds 65535`);
-		const bytes = encodePublish(topic, packet.payload, qos, packet.retain, qos ? checkId(packet.id) : 0, version === 5, Infinity) as Uint8Array;
+		const bytes = encodePublish(mqttString(topic), packet.payload, qos, packet.retain, qos ? checkId(packet.id) : 0, version === 5, Infinity) as Uint8Array;
 		if (packet.dup) bytes[0] |= 0x08;
 		return bytes;
 	}
@@ -385,32 +385,56 @@ export function encodeWithin(packet: Packet, version: ProtocolVersion, limit: nu
 	return bytes;
 }
 
+/** `utf8` as an MQTT string: its length in two bytes, then the bytes (at most 65535: the caller checks). */
+export function mqttString(utf8: Uint8Array): Uint8Array {
+	const out = new Uint8Array(2 + utf8.length);
+	out[0] = utf8.length >> 8;
+	out[1] = utf8.length & 0xff;
+	out.set(utf8, 2);
+	return out;
+}
+
 /**
- * The hot path: a PUBLISH without properties from a topic already in UTF-8 (checked by the caller:
- * no wildcard, no U+0000, at most 65535 bytes) and the payload, in one allocation, with no sizing
- * pass. Returns the packet's size instead when it is larger than `limit` (nothing allocated).
- * Same bytes as encode() of the same packet (MQTT 5.0: a property length of 0).
+ * The hot path: a PUBLISH without properties from a topic already encoded as an MQTT string
+ * (mqttString(); checked by the caller: no wildcard, no U+0000, at most 65535 bytes) and the
+ * payload, in one allocation, with no sizing pass. Returns the packet's size instead when it is
+ * larger than `limit` (nothing allocated). Same bytes as encode() of the same packet (MQTT 5.0: a
+ * property length of 0).
  */
 export function encodePublish(topic: Uint8Array, payload: Uint8Array, qos: QoS, retain: boolean, id: number, v5: boolean, limit: number): Uint8Array | number {
-	const topicLength = topic.length;
-	const remaining = 2 + topicLength + (qos ? 2 : 0) + (v5 ? 1 : 0) + payload.length;
-	const lengthBytes = remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4;
-	const size = 1 + lengthBytes + remaining;
-	if (size > limit) return size;
-	if (remaining > MAX_REMAINING_LENGTH) throw new CodecError("invalid", `packet body of ${remaining} bytes exceeds the MQTT maximum`);
-	const out = new Uint8Array(size);
-	out[0] = 0x30 | (qos << 1) | (retain ? 1 : 0);
-	let pos = 1;
-	let v = remaining;
-	while (v >= 128) {
-		out[pos++] = (v & 0x7f) | 0x80;
-		v >>>= 7;
+	const remaining = topic.length + (qos ? 2 : 0) + (v5 ? 1 : 0) + payload.length;
+	let out: Uint8Array;
+	let pos: number;
+	// The remaining length: one or two bytes for any packet a device sends, written out.
+	if (remaining < 128) {
+		if (2 + remaining > limit) return 2 + remaining;
+		out = new Uint8Array(2 + remaining);
+		out[1] = remaining;
+		pos = 2;
 	}
-	out[pos++] = v;
-	out[pos++] = topicLength >> 8;
-	out[pos++] = topicLength & 0xff;
+	else if (remaining < 16_384) {
+		if (3 + remaining > limit) return 3 + remaining;
+		out = new Uint8Array(3 + remaining);
+		out[1] = (remaining & 0x7f) | 0x80;
+		out[2] = remaining >> 7;
+		pos = 3;
+	}
+	else {
+		const size = 1 + varintSize(remaining) + remaining;
+		if (size > limit) return size;
+		if (remaining > MAX_REMAINING_LENGTH) throw new CodecError("invalid", `packet body of ${remaining} bytes exceeds the MQTT maximum`);
+		out = new Uint8Array(size);
+		pos = 1;
+		let v = remaining;
+		while (v >= 128) {
+			out[pos++] = (v & 0x7f) | 0x80;
+			v >>>= 7;
+		}
+		out[pos++] = v;
+	}
+	out[0] = 0x30 | (qos << 1) | (retain ? 1 : 0);
 	out.set(topic, pos);
-	pos += topicLength;
+	pos += topic.length;
 	if (qos) {
 		out[pos++] = id >> 8;
 		out[pos++] = id & 0xff;

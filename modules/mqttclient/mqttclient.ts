@@ -21,7 +21,7 @@
  * - Every close is reported once, with a Diagnostic.
  */
 
-import { CodecError, Decoder, decodePacket, encode, encodePublish, encodeWithin, packetSize, type OversizeInfo } from "mqttclient/codec";
+import { CodecError, Decoder, decodePacket, encode, encodePublish, encodeWithin, mqttString, packetSize, type OversizeInfo } from "mqttclient/codec";
 import {
 	ackDiagnostic,
 	connackDiagnostic,
@@ -151,11 +151,18 @@ interface Hot {
 	transport: Transport | undefined;
 	/** Bytes waiting for the transport. */
 	queuedBytes: number;
-	/** When bytes were last written to the transport. */
+	/**
+	 * When bytes were last written to the transport, as a lower bound: the time of the first write
+	 * after the last check point (a packet received, the timer), so that the hot path reads the
+	 * clock once between check points rather than once a write. Never later than the last write,
+	 * so a PINGREQ can come early (by at most the writes between two check points), never late.
+	 */
 	lastSent: number;
+	/** lastSent is a write made since the last check point (the writes after it need no clock). */
+	timed: boolean;
 	inflight: Map<number, Inflight>;
 	server: ServerLimits;
-	/** Topic names already checked, with their UTF-8 (at most TOPIC_CACHE). */
+	/** Topic names already checked, as MQTT strings (length and UTF-8; at most TOPIC_CACHE). */
 	topics: Map<string, Uint8Array>;
 	readonly clock: MqttClock;
 	readonly queueLimit: number;
@@ -202,6 +209,8 @@ interface Inflight {
 
 interface ServerLimits {
 	maximumPacketSize: number;
+	/** The largest packet this client sends: the smaller of maximumPacketSize and bufferSize. */
+	packetLimit: number;
 	receiveMaximum: number;
 	maximumQoS: QoS;
 	retainAvailable: boolean;
@@ -288,8 +297,9 @@ export class MQTTClient {
 			transport: undefined,
 			queuedBytes: 0,
 			lastSent: 0,
+			timed: false,
 			inflight: new Map<number, Inflight>(),
-			server: this.#defaultLimits(),
+			server: this.#defaultLimits(bufferSize),
 			topics: new Map<string, Uint8Array>(),
 			clock: options.clock,
 			queueLimit: options.sendQueueSize ?? 2 * bufferSize,
@@ -335,7 +345,7 @@ export class MQTTClient {
 	}
 	/** Largest packet that may be sent now. */
 	get maximumPacketSize(): number {
-		return Math.min(this[HOT].bufferSize, this[HOT].server.maximumPacketSize);
+		return this[HOT].server.packetLimit;
 	}
 	/** True when a publish of the given QoS would be accepted now (connection up, window and queue room). */
 	canPublish(qos: QoS = 0): boolean {
@@ -380,7 +390,7 @@ export class MQTTClient {
 		this.#connectBytes = encoded.length;
 		this.#connectSent = false;
 		this.#cleanStart = packet.cleanStart;
-		this[HOT].server = this.#defaultLimits();
+		this[HOT].server = this.#defaultLimits(this[HOT].bufferSize);
 		this.#decoder.reset(this[HOT].version);
 		this.#connectDeadline = this[HOT].clock.now() + this.#socketTimeoutMs;
 		this[HOT].pingDeadline = Infinity;
@@ -416,14 +426,21 @@ export class MQTTClient {
 		if (topicBytes === undefined) {
 			const problem = checkTopicName(topic);
 			if (problem) return this.#refuse("invalid_topic", `cannot publish to "${topic}": ${problem}`);
-			topicBytes = utf8Encode(topic);
-			if (topicBytes.length > 0xffff) return this.#refuse("invalid_topic", `cannot publish to "${topic}": the topic is longer than 65535 bytes`);
+			const utf8 = utf8Encode(topic);
+			if (utf8.length > 0xffff) return this.#refuse("invalid_topic", `cannot publish to "${topic}": the topic is longer than 65535 bytes`);
+			topicBytes = mqttString(utf8);
 			if (h.topics.size >= TOPIC_CACHE) h.topics.clear();
 			h.topics.set(topic, topicBytes);
 		}
-		const requested = options?.qos ?? 0;
-		const retain = options?.retain ?? false;
-		if (requested !== 0 && requested !== 1 && requested !== 2) return this.#refuse("invalid_qos", `QoS ${String(requested)} is not 0, 1 or 2`);
+		let requested: QoS = 0;
+		let retain = false;
+		let properties: Properties | undefined;
+		if (options !== undefined) {
+			requested = options.qos ?? 0;
+			retain = options.retain ?? false;
+			properties = options.properties;
+			if (requested !== 0 && requested !== 1 && requested !== 2) return this.#refuse("invalid_qos", `QoS ${String(requested)} is not 0, 1 or 2`);
+		}
 		if (h.state !== "connected") return this.#refuse("not_connected", `cannot publish to ${topic}: not connected`);
 		// MQTT 5: never above the broker's Maximum QoS; the message goes at the QoS it allows.
 		const server = h.server;
@@ -432,21 +449,20 @@ export class MQTTClient {
 		if (qos > 0 && h.inflight.size >= (h.window < server.receiveMaximum ? h.window : server.receiveMaximum))
 			return this.#refuse("inflight_full", `${h.inflight.size} messages await acknowledgement (window ${this.#effectiveWindow()})`, "publish again after onDelivered");
 		const body = typeof payload === "string" ? utf8Encode(payload) : payload;
-		const v5 = h.version === 5;
-		const properties = v5 ? options?.properties : undefined;
 		const id = qos > 0 ? this.#allocateId() : 0;
-		let encoded: Uint8Array | Outcome;
-		if (properties) {
+		let encoded: Uint8Array;
+		if (properties !== undefined && h.version === 5) {
 			const packet: PublishPacket = { type: "publish", topic, payload: body, qos, retain, dup: false, properties };
 			if (qos > 0) packet.id = id;
-			encoded = this.#encodeBounded(packet, `PUBLISH to ${topic}`);
+			const bounded = this.#encodeBounded(packet, `PUBLISH to ${topic}`);
+			if (!(bounded instanceof Uint8Array)) return bounded;
+			encoded = bounded;
 		}
 		else {
-			const limit = server.maximumPacketSize < h.bufferSize ? server.maximumPacketSize : h.bufferSize;
-			const bytes = encodePublish(topicBytes, body, qos, retain, id, v5, limit);
-			encoded = typeof bytes === "number" ? this.#tooLarge(`PUBLISH to ${topic}`, bytes, limit) : bytes;
+			const bytes = encodePublish(topicBytes, body, qos, retain, id, h.version === 5, server.packetLimit);
+			if (typeof bytes === "number") return this.#tooLarge(`PUBLISH to ${topic}`, bytes, server.packetLimit);
+			encoded = bytes;
 		}
-		if (!(encoded instanceof Uint8Array)) return encoded;
 		const transport = h.transport;
 		const size = encoded.length;
 		if (h.queuedBytes === 0 && transport !== undefined && (h.room >= size || (h.room = transport.writable) >= size)) {
@@ -455,10 +471,13 @@ export class MQTTClient {
 			h.room -= size + h.overhead;
 			try {
 				transport.write(encoded);
-				h.lastSent = h.clock.now();
 			}
 			catch (e) {
 				this.#teardown(transportDiagnostic("io", `write failed: ${errorText(e)}`));
+			}
+			if (!h.timed) {
+				h.timed = true;
+				h.lastSent = h.clock.now();
 			}
 		}
 		else if (!this.#enqueue(encoded, true)) return this.#busy(`PUBLISH to ${topic}`);
@@ -522,8 +541,8 @@ export class MQTTClient {
 
 	/* --------------------------------------------------------------------------------- */
 
-	#defaultLimits(): ServerLimits {
-		return { maximumPacketSize: Infinity, receiveMaximum: MAX_ID, maximumQoS: 2, retainAvailable: true, keepAlive: this.#keepAlive };
+	#defaultLimits(bufferSize: number): ServerLimits {
+		return { maximumPacketSize: Infinity, packetLimit: bufferSize, receiveMaximum: MAX_ID, maximumQoS: 2, retainAvailable: true, keepAlive: this.#keepAlive };
 	}
 
 	#effectiveWindow(): number {
@@ -614,7 +633,10 @@ export class MQTTClient {
 				this.#teardown(transportDiagnostic("io", `write failed: ${errorText(e)}`));
 				return true;
 			}
-			h.lastSent = h.clock.now();
+			if (!h.timed) {
+				h.timed = true;
+				h.lastSent = h.clock.now();
+			}
 			return true;
 		}
 		if (bounded && this[HOT].queuedBytes > 0 && this[HOT].queuedBytes + bytes.length > this[HOT].queueLimit) return false;
@@ -656,7 +678,6 @@ export class MQTTClient {
 				const head = this.#queue[0];
 				const n = Math.min(room, head.length - this.#queueOffset);
 				transport.write(this.#queueOffset === 0 && n === head.length ? head : head.subarray(this.#queueOffset, this.#queueOffset + n));
-				this[HOT].lastSent = this[HOT].clock.now();
 				wrote = true;
 				this[HOT].queuedBytes -= n;
 				this.#queueOffset += n;
@@ -670,6 +691,10 @@ export class MQTTClient {
 		catch (e) {
 			this.#teardown(transportDiagnostic("io", `write failed: ${errorText(e)}`));
 			return;
+		}
+		if (wrote) {
+			this[HOT].lastSent = this[HOT].clock.now();
+			this[HOT].timed = true;
 		}
 		if (this.#queue.length) {
 			// The transport takes nothing more for now: bytes that do not start moving within the
@@ -715,6 +740,8 @@ export class MQTTClient {
 			// Only a complete packet counts as progress (#progress): bytes of a packet that stops
 			// arriving prove nothing.
 			this[HOT].receivedAt = this[HOT].clock.now();
+			// A check point for lastSent: the next write reads the clock again.
+			this[HOT].timed = false;
 			this.#decoder.push(bytes);
 			if (this[HOT].partialSince === Infinity && this[HOT].state === "connected" && this.#decoder.pending) {
 				this[HOT].partialSince = this[HOT].receivedAt;
@@ -803,6 +830,7 @@ export class MQTTClient {
 		}
 		this[HOT].server = {
 			maximumPacketSize: props.maximumPacketSize ?? Infinity,
+			packetLimit: Math.min(this[HOT].bufferSize, props.maximumPacketSize ?? Infinity),
 			receiveMaximum: props.receiveMaximum ?? MAX_ID,
 			maximumQoS: (props.maximumQoS ?? 2) as QoS,
 			retainAvailable: props.retainAvailable !== 0,
@@ -1225,6 +1253,8 @@ export class MQTTClient {
 
 	#onTimer(): void {
 		const now = this[HOT].clock.now();
+		// A check point for lastSent (see Hot.lastSent).
+		this[HOT].timed = false;
 		if (this[HOT].state === "connecting" && now >= this.#connectDeadline) {
 			const what = this.#connectSent ? "no CONNACK" : "TCP/TLS connection not established";
 			this.#teardown(transportDiagnostic("timeout", `${what} within ${this.#socketTimeoutMs / 1000} s`));
@@ -1298,6 +1328,7 @@ export class MQTTClient {
 		this[HOT].queuedBytes = 0;
 		this.#refusedBusy = false;
 		this[HOT].pingDeadline = Infinity;
+		this[HOT].timed = false;
 		this[HOT].partialSince = Infinity;
 		this.#blockedSince = Infinity;
 		this.#handlersRunning = 0;

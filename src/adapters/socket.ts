@@ -47,7 +47,7 @@ export interface ClassicSocket {
 	callback: ((message: number, value?: number) => void) | undefined;
 	read(type: typeof ArrayBuffer): ArrayBuffer;
 	write(): number;
-	write(data: ArrayBuffer): void;
+	write(data: ArrayBuffer | Uint8Array): void;
 	close(): void;
 }
 export type Dictionary = Record<string, unknown>;
@@ -119,8 +119,9 @@ class Connection implements Transport {
 		const socket = this.#live;
 		if (socket === undefined) return;
 		try {
-			const buffer = bytes.buffer as ArrayBuffer;
-			socket.write(bytes.byteLength === buffer.byteLength ? buffer : exactBuffer(bytes));
+			// Every Moddable socket (lwIP, Linux, SecureSocket) reads a byte view as it is
+			// (xsmcGetBufferReadable): no copy into a buffer of its own.
+			socket.write(bytes);
 		}
 		catch (e) {
 			timers.set(() => this.#fail("io", `write failed: ${String(e)}`), 0);
@@ -270,7 +271,7 @@ class Connection implements Transport {
 	}
 }
 
-/** The bytes as an ArrayBuffer of exactly their length (the socket writes whole buffers). */
+/** The bytes as an ArrayBuffer of exactly their length (for the SDK calls that take whole buffers). */
 export function exactBuffer(bytes: Uint8Array): ArrayBuffer {
 	if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes.buffer as ArrayBuffer;
 	return bytes.slice().buffer as ArrayBuffer;

@@ -300,3 +300,75 @@ test("a broker closing a connection that pinged on time gets the neutral explana
 		t.regex(close?.fix ?? "", /^most often the broker restarted or stopped, or the network dropped the connection/);
 	}
 });
+
+/* ----------------------------------------------------------------------------------------- */
+/* The clock read once between check points (Hot.lastSent)                                    */
+
+/** A small seeded generator (mulberry32), so a failure names its seed. */
+function random(seed: number): () => number {
+	let a = seed >>> 0;
+	return () => {
+		a = (a + 0x6d2b79f5) >>> 0;
+		let r = Math.imul(a ^ (a >>> 15), 1 | a);
+		r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
+		return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
+	};
+}
+
+test("mixed traffic for two hours (publishes at QoS 0 and 1, bursts, broker messages, pauses): never more than keepAlive silent, never closed", (t) => {
+	for (const seed of [1, 2, 3, 4, 5]) {
+		for (const ratio of [[10, 30], [5, 60], [1, 1]] as [number, number][]) {
+			const [keepAlive] = ratio;
+			const w = live(t, ratio);
+			const tr = w.net.last;
+			answerPings(w, 20);
+			const next = random(seed);
+			let id = 1000;
+			while (w.time.now < 7_200_000) {
+				const r = next();
+				if (r < 0.3) {
+					const burst = 1 + Math.floor(next() * 5);
+					for (let i = 0; i < burst; i++) w.client.publish("s/t", "x");
+				}
+				else if (r < 0.55) {
+					const out = w.client.publish("s/q", "y", { qos: 1 });
+					if (out.ok) {
+						const ack = out.id;
+						w.time.schedule(() => tr.receive({ type: "puback", id: ack }), Math.floor(next() * 200), 0);
+					}
+				}
+				else if (r < 0.7) tr.receive(publishFromBroker("cmd/x", "z", 0));
+				else if (r < 0.75) tr.receive(publishFromBroker("cmd/y", "z", 1, id++));
+				w.time.advance(Math.floor(next() * next() * keepAlive * 2000));
+			}
+			t.deepEqual(w.closes, [], `seed ${seed}, ${label(ratio)}`);
+			const silence = longestSilence(tr, 0, w.time.now);
+			t.true(silence <= keepAlive * 1000, `seed ${seed}, ${label(ratio)}: the broker heard nothing for ${silence} ms`);
+		}
+	}
+});
+
+test("QoS 1 telemetry every 3 s, each acknowledged 50 ms later: no PINGREQ in an hour (traffic both ways keeps the link alive)", (t) => {
+	const w = live(t, [10, 30]);
+	const tr = w.net.last;
+	const { pings } = answerPings(w, 20);
+	for (let s = 0; s < 3_600; s += 3) {
+		const out = w.client.publish("s/q", "y", { qos: 1 });
+		t.true(out.ok);
+		if (out.ok) w.time.schedule(() => tr.receive({ type: "puback", id: out.id }), 50, 0);
+		w.time.advance(3_000);
+	}
+	t.deepEqual(pings, []);
+	t.true(w.client.connected);
+});
+
+test("the publish path reads the clock once between check points, not once a write", (t) => {
+	const w = connected(t, { keepAlive: 10 });
+	w.clockReads = 0;
+	for (let i = 0; i < 1000; i++) t.true(w.client.publish("s/t", "x").ok);
+	t.true(w.clockReads <= 1, `${w.clockReads} clock readings for 1000 publishes`);
+	w.net.last.receive(publishFromBroker("cmd/x", "z", 0));
+	w.clockReads = 0;
+	for (let i = 0; i < 10; i++) t.true(w.client.publish("s/t", "x").ok);
+	t.is(w.clockReads, 1, "after a packet arrived, the next write reads the clock again (and only it)");
+});

@@ -139,6 +139,8 @@ export interface World {
 	writable: number;
 	subscribed: { id: number; codes: number[]; topics: string[] }[];
 	unsubscribed: { id: number; codes: number[] }[];
+	/** How many times the client has read its clock. */
+	clockReads: number;
 }
 
 export const CONNECT: ConnectOptions = { host: "broker.local", port: 1883, clientId: "sensor-42" };
@@ -151,10 +153,19 @@ export function world(options: Partial<MQTTClientOptions> = {}): World {
 		time, net, version,
 		client: undefined as unknown as MQTTClient,
 		closes: [], closedAt: [], warnings: [], delivered: [], messages: [], connects: [], writable: 0, subscribed: [], unsubscribed: [],
+		clockReads: 0,
 	};
+	const clock = time.clock();
 	w.client = new MQTTClient({
 		transport: net.factory,
-		clock: time.clock(),
+		clock: {
+			now: () => {
+				w.clockReads++;
+				return clock.now();
+			},
+			set: (callback, ms) => clock.set(callback, ms),
+			clear: (handle) => clock.clear(handle),
+		},
 		onClose: (i) => {
 			w.closes.push(i);
 			w.closedAt.push(time.now);

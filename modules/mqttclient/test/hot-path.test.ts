@@ -4,7 +4,7 @@
  */
 
 import test from "ava";
-import { Decoder, encodePublish, encodeWithin, type CodecError } from "mqttclient/codec";
+import { Decoder, encodePublish, encodeWithin, mqttString, type CodecError } from "mqttclient/codec";
 import type { Packet, ProtocolVersion, PublishPacket, QoS } from "mqttclient/packets";
 import { utf8Encode } from "bytes";
 import { CONNECT, connack, connected, only, publishFromBroker, world } from "./fake";
@@ -35,7 +35,7 @@ test("encodePublish gives the bytes encode() gives, across varint boundaries, Qo
 				if (qos) packet.id = id;
 				// The general path (encodeWithin with no limit: the Writer), not encode(), which now uses encodePublish.
 				const expected = encodeWithin(packet, version, Infinity);
-				const fast = encodePublish(utf8Encode(topic), payload, qos, retain, id, version === 5, Infinity);
+				const fast = encodePublish(mqttString(utf8Encode(topic)), payload, qos, retain, id, version === 5, Infinity);
 				t.deepEqual(fast, expected, `v${version} ${topic.slice(0, 20)} ${size} bytes QoS ${qos}`);
 				checked++;
 			}
@@ -44,14 +44,16 @@ test("encodePublish gives the bytes encode() gives, across varint boundaries, Qo
 	t.is(checked, 2 * topics.length * sizes.length);
 });
 
-test("encodePublish returns the size, allocating nothing, when the packet is over the limit", (t) => {
-	const topic = utf8Encode("sensors/x/telemetry");
-	const payload = new Uint8Array(1000);
-	const exact = encodePublish(topic, payload, 1, false, 9, false, Infinity);
-	t.true(exact instanceof Uint8Array);
-	const size = (exact as Uint8Array).length;
-	t.is(encodePublish(topic, payload, 1, false, 9, false, size - 1), size);
-	t.true(encodePublish(topic, payload, 1, false, 9, false, size) instanceof Uint8Array);
+test("encodePublish returns the size, allocating nothing, when the packet is over the limit (one, two and three length bytes)", (t) => {
+	const topic = mqttString(utf8Encode("sensors/x/telemetry"));
+	for (const length of [50, 1000, 20_000]) {
+		const payload = new Uint8Array(length);
+		const exact = encodePublish(topic, payload, 1, false, 9, false, Infinity);
+		t.true(exact instanceof Uint8Array);
+		const size = (exact as Uint8Array).length;
+		t.is(encodePublish(topic, payload, 1, false, 9, false, size - 1), size);
+		t.true(encodePublish(topic, payload, 1, false, 9, false, size) instanceof Uint8Array);
+	}
 });
 
 function decodeAll(chunks: Uint8Array[], version: ProtocolVersion = 4): { packets: Packet[]; errors: CodecError[] } {
