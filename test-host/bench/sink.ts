@@ -1,0 +1,166 @@
+/*
+ * Benchmark sink, run as a child process by bench.ts: a wire-speed MQTT 3.1.1 end point that
+ * stands in for the broker when the bench measures the publishing client alone. It accepts any
+ * CONNECT, acknowledges QoS 1 PUBLISHes at once and counts PUBLISH packets per topic; it routes
+ * nothing (there is no subscriber), so the publisher is the only process that sets the pace.
+ *
+ * Per connection it frames the packets of each `data` chunk (a packet may span chunks) and
+ * answers: CONNECT -> CONNACK accepted, QoS 1 PUBLISH -> PUBACK, SUBSCRIBE -> SUBACK (QoS 0 per
+ * filter), PINGREQ -> PINGRESP, DISCONNECT -> end. Every answer produced while handling one chunk
+ * goes out in one socket.write: one system call per chunk, not one per message. A malformed
+ * packet (remaining length over 4 bytes, a PUBLISH shorter than its topic) closes that socket
+ * and nothing else.
+ *
+ * It speaks subscriber.ts's IPC protocol ("expect" -> "complete", "count" -> "count"), so
+ * bench.ts drives both alike; its "ready" message carries the port it listens on.
+ *
+ * Usage (from bench.ts): fork(sink.ts) with an IPC channel.
+ */
+
+import net from "node:net";
+import { sharedNow, type FromSubscriber, type ToSubscriber } from "./common";
+
+const CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x00]);
+const PINGRESP = Buffer.from([0xd0, 0x00]);
+
+function send(message: FromSubscriber): void {
+	if (process.connected) process.send?.(message);
+}
+
+const counts = new Map<string, number>();
+const lastAt = new Map<string, number>();
+const expected = new Map<string, number>();
+
+/** `n` more PUBLISHes on `topic` arrived in the chunk received at `at`. */
+function onPublishes(topic: string, n: number, at: number): void {
+	const count = (counts.get(topic) ?? 0) + n;
+	counts.set(topic, count);
+	lastAt.set(topic, at);
+	const want = expected.get(topic);
+	if (want !== undefined && count >= want) {
+		expected.delete(topic);
+		send({ type: "complete", topic, at });
+	}
+}
+
+function serve(socket: net.Socket): void {
+	socket.setNoDelay(true);
+	let pending: Buffer | undefined;
+
+	socket.on("data", (chunk: Buffer) => {
+		const buf = pending ? Buffer.concat([pending, chunk]) : chunk;
+		pending = undefined;
+		// One clock read per chunk: every packet of it arrived at the same read().
+		const at = sharedNow();
+		const answers: Buffer[] = [];
+		let answerBytes = 0;
+		/** PUBLISHes are counted in runs of one topic: a chunk usually holds one run. */
+		let runTopic = "";
+		let runCount = 0;
+		let i = 0;
+		const n = buf.length;
+		while (i + 2 <= n) {
+			let remaining = 0;
+			let multiplier = 1;
+			let j = i + 1;
+			let complete = false;
+			while (j < n) {
+				if (j === i + 5) {
+					// A fifth length byte: not MQTT.
+					socket.destroy();
+					return;
+				}
+				const digit = buf[j++];
+				remaining += (digit & 0x7f) * multiplier;
+				multiplier *= 128;
+				if (!(digit & 0x80)) {
+					complete = true;
+					break;
+				}
+			}
+			if (!complete || j + remaining > n) break;
+			const end = j + remaining;
+			const type = buf[i] >> 4;
+			if (type === 3) {
+				// PUBLISH: topic length, topic, then (QoS > 0) the packet identifier.
+				const qos = (buf[i] >> 1) & 3;
+				const topicEnd = remaining < 2 ? end + 1 : j + 2 + ((buf[j] << 8) | buf[j + 1]);
+				if (topicEnd + (qos ? 2 : 0) > end) {
+					socket.destroy();
+					return;
+				}
+				const topic = buf.toString("latin1", j + 2, topicEnd);
+				if (topic !== runTopic) {
+					if (runCount) onPublishes(runTopic, runCount, at);
+					runTopic = topic;
+					runCount = 0;
+				}
+				runCount++;
+				if (qos === 1) {
+					answers.push(Buffer.from([0x40, 0x02, buf[topicEnd], buf[topicEnd + 1]]));
+					answerBytes += 4;
+				}
+			}
+			else if (type === 1) {
+				answers.push(CONNACK);
+				answerBytes += CONNACK.length;
+			}
+			else if (type === 8 && remaining >= 2) {
+				// SUBSCRIBE: packet identifier, then (length, filter, options) per filter.
+				let filters = 0;
+				for (let k = j + 2; k + 2 <= end; filters++) k += 2 + ((buf[k] << 8) | buf[k + 1]) + 1;
+				if (filters > 125) {
+					// A SUBACK this long needs a second length byte; no client of the bench sends it.
+					socket.destroy();
+					return;
+				}
+				const suback = Buffer.alloc(4 + filters);
+				suback[0] = 0x90;
+				suback[1] = 2 + filters;
+				suback[2] = buf[j];
+				suback[3] = buf[j + 1];
+				answers.push(suback);
+				answerBytes += suback.length;
+			}
+			else if (type === 12) {
+				answers.push(PINGRESP);
+				answerBytes += PINGRESP.length;
+			}
+			else if (type === 14) {
+				if (runCount) onPublishes(runTopic, runCount, at);
+				if (answers.length) socket.write(Buffer.concat(answers, answerBytes));
+				socket.end();
+				return;
+			}
+			i = end;
+		}
+		if (runCount) onPublishes(runTopic, runCount, at);
+		if (answers.length) socket.write(answers.length === 1 ? answers[0] : Buffer.concat(answers, answerBytes));
+		if (i < n) pending = buf.subarray(i);
+	});
+	// A client that resets (MQTT.js's end(true), a killed publisher) is nothing to report.
+	socket.on("error", () => {});
+}
+
+const server = net.createServer(serve);
+server.on("error", (e) => {
+	send({ type: "error", message: `sink: ${e.message}` });
+	process.exit(1);
+});
+server.listen(0, "127.0.0.1", () => {
+	const address = server.address();
+	if (address && typeof address === "object") send({ type: "ready", port: address.port });
+});
+
+process.on("message", (message: ToSubscriber) => {
+	if (message.type === "expect") {
+		const have = counts.get(message.topic) ?? 0;
+		if (have >= message.count) send({ type: "complete", topic: message.topic, at: lastAt.get(message.topic) ?? sharedNow() });
+		else expected.set(message.topic, message.count);
+	}
+	else if (message.type === "count") {
+		send({ type: "count", topic: message.topic, count: counts.get(message.topic) ?? 0, lastAt: lastAt.get(message.topic) ?? 0 });
+	}
+});
+// The parent went away (finished or died): nothing left to do.
+process.on("disconnect", () => process.exit(0));
