@@ -1,7 +1,9 @@
 /*
  * `npm run bench [-- options]`: throughput of our MQTT client against MQTT.js through one local
- * Mosquitto, and of our codec against mqtt-packet. Prints everything; with --write also replaces
- * the results block of docs/benchmarks.md (the method is described there).
+ * Mosquitto (the system's figures) and against a wire-speed MQTT end point, the sink (the
+ * client's figures: the broker no longer sets the pace), and of our codec against mqtt-packet.
+ * Prints everything; with --write also replaces the results block of docs/benchmarks.md (the
+ * method is described there).
  *
  * Options:
  *   --messages N   measured messages per publish run (default 20000)
@@ -9,15 +11,19 @@
  *   --runs N       repetitions of every publish run and of the codec set; medians are kept (default 3)
  *   --codec-ms N   minimum duration of one codec measurement in ms (default 1000)
  *   --no-codec     skip the codec benchmark
- *   --no-net       skip the broker benchmark
+ *   --no-net       skip both publish sections (Mosquitto and sink)
+ *   --no-sink      skip the client-bound publish section (the sink instead of Mosquitto)
+ *   --sink-messages N  measured messages per publish run against the sink (default 5 × messages)
+ *   --sink-warmup N    warm-up messages before each run against the sink (default max(warmup, sink messages / 5))
  *   --no-memory    skip the memory runs (one extra, untimed run per client configuration)
- *   --only K,K     only these publish scenarios (keys as in SCENARIOS)
+ *   --only K,K     only these publish scenarios (keys as in SCENARIOS), in both sections; without
+ *                  it the sink section runs SINK_SCENARIOS
  *   --no-xs        skip the XS section (xsnap always; Moddable's Linux runtime when MODDABLE is set)
  *   --write        write the results into docs/benchmarks.md
  *
  * Processes: this one (orchestrator, codec benchmark), Mosquitto, a raw-socket subscriber
- * (subscriber.ts) and one publisher process per run (publisher.ts). All are stopped on exit,
- * on failure and on Ctrl-C.
+ * (subscriber.ts), then the sink (sink.ts), and one publisher process per run (publisher.ts).
+ * All are stopped on exit, on failure and on Ctrl-C.
  */
 
 import { fork, spawnSync } from "node:child_process";
@@ -68,6 +74,11 @@ interface Options {
 	codec: boolean;
 	net: boolean;
 	memory: boolean;
+	/** The client-bound section (publishers against sink.ts). */
+	sink: boolean;
+	/** Its measured and warm-up messages per run (see sectionOptions). */
+	sinkMessages: number;
+	sinkWarmup: number;
 	write: boolean;
 	/** Scenario keys to run (all when empty). */
 	only: string[];
@@ -75,12 +86,12 @@ interface Options {
 }
 
 function usage(problem: string): never {
-	console.error(`${problem}\nusage: npm run bench -- [--messages N] [--warmup N] [--runs N] [--codec-ms N] [--only KEY,KEY] [--no-codec] [--no-net] [--no-memory] [--no-xs] [--write]`);
+	console.error(`${problem}\nusage: npm run bench -- [--messages N] [--warmup N] [--runs N] [--codec-ms N] [--only KEY,KEY] [--no-codec] [--no-net] [--no-sink] [--sink-messages N] [--sink-warmup N] [--no-memory] [--no-xs] [--write]`);
 	process.exit(2);
 }
 
 function parseOptions(argv: string[]): Options {
-	const o: Options = { messages: 20000, warmup: -1, runs: 3, codecMs: 1000, codec: true, net: true, memory: true, write: false, only: [], xs: true };
+	const o: Options = { messages: 20000, warmup: -1, runs: 3, codecMs: 1000, codec: true, net: true, memory: true, sink: true, sinkMessages: -1, sinkWarmup: -1, write: false, only: [], xs: true };
 	for (let i = 0; i < argv.length; i++) {
 		const arg = argv[i];
 		const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
@@ -98,6 +109,9 @@ function parseOptions(argv: string[]): Options {
 			case "--no-codec": o.codec = false; break;
 			case "--no-net": o.net = false; break;
 			case "--no-memory": o.memory = false; break;
+			case "--no-sink": o.sink = false; break;
+			case "--sink-messages": o.sinkMessages = number(1); break;
+			case "--sink-warmup": o.sinkWarmup = number(0); break;
 			case "--write": o.write = true; break;
 			case "--no-xs": o.xs = false; break;
 			case "--only": o.only = (inline ?? argv[++i] ?? "").split(",").filter(Boolean); break;
@@ -106,6 +120,10 @@ function parseOptions(argv: string[]): Options {
 		}
 	}
 	if (o.warmup < 0) o.warmup = Math.min(2000, o.messages);
+	if (o.sinkMessages < 0) o.sinkMessages = 5 * o.messages;
+	if (o.sinkWarmup < 0) o.sinkWarmup = Math.max(o.warmup, Math.round(o.sinkMessages / 5));
+	const unknown = o.only.filter((key) => !SCENARIOS.some((s) => s.key === key));
+	if (unknown.length) usage(`--only: no scenario ${unknown.join(", ")} (keys: ${SCENARIOS.map((s) => s.key).join(", ")})`);
 	return o;
 }
 
@@ -224,21 +242,41 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 
 /* Subscriber ------------------------------------------------------------------------------- */
 
+/**
+ * The process that counts what arrived: subscriber.ts behind Mosquitto, or sink.ts, which is the
+ * publisher's server and counter at once. Both speak the same IPC protocol.
+ */
 class Subscriber {
 	readonly #child: ChildProcess;
 	readonly #waiters = new Map<string, (message: FromSubscriber) => void>();
 	#failure: Error | undefined;
+	/** The port the sink listens on (from its "ready" message). */
+	#port: number | undefined;
 
 	private constructor(child: ChildProcess) {
 		this.#child = child;
 	}
 
-	static async start(host: string, port: number): Promise<Subscriber> {
-		const child = forkTs("subscriber.ts", [host, String(port)]);
+	/** subscriber.ts, subscribed to DATA_PREFIX/# on the broker at host:port. */
+	static start(host: string, port: number): Promise<Subscriber> {
+		return Subscriber.#start("subscriber.ts", [host, String(port)]);
+	}
+
+	/** sink.ts on 127.0.0.1, an ephemeral port. */
+	static sink(): Promise<Subscriber> {
+		return Subscriber.#start("sink.ts", []);
+	}
+
+	static async #start(file: string, args: string[]): Promise<Subscriber> {
+		const child = forkTs(file, args);
 		const subscriber = new Subscriber(child);
+		const what = file.replace(/\.ts$/, "");
 		const ready = new Promise<void>((resolve, reject) => {
 			child.on("message", (message: FromSubscriber) => {
-				if (message.type === "ready") resolve();
+				if (message.type === "ready") {
+					subscriber.#port = message.port;
+					resolve();
+				}
 				else if (message.type === "error") {
 					subscriber.#failure = new Error(message.message);
 					reject(subscriber.#failure);
@@ -246,11 +284,11 @@ class Subscriber {
 				else subscriber.#waiters.get(`${message.type}:${message.topic}`)?.(message);
 			});
 			child.once("exit", (code) => {
-				subscriber.#failure ??= new Error(`subscriber exited with ${code}`);
+				subscriber.#failure ??= new Error(`${what} exited with ${code}`);
 				reject(subscriber.#failure);
 			});
 		});
-		await withTimeout(ready, 15000, "subscriber start");
+		await withTimeout(ready, 15000, `${what} start`);
 		return subscriber;
 	}
 
@@ -286,6 +324,10 @@ class Subscriber {
 		return this.#child.pid;
 	}
 
+	get port(): number | undefined {
+		return this.#port;
+	}
+
 	get failure(): Error | undefined {
 		return this.#failure;
 	}
@@ -313,14 +355,37 @@ const SCENARIOS: Scenario[] = [
 	{ key: "mqttjs-q1-burst", client: "mqttjs", qos: 1, window: 0, mode: "burst", label: "MQTT.js, QoS 1, burst" },
 ];
 
+/**
+ * The sink section's scenarios (without --only): the pairs the client's targets compare, QoS 0
+ * and QoS 1 with 8 in flight each. The others measure how MQTT.js is driven, which the broker
+ * section shows already; leaving them out keeps the bench's duration reasonable.
+ */
+const SINK_SCENARIOS = ["ours-q0", "mqttjs-q0", "ours-q1-w8", "mqttjs-q1-w8"];
+
+/**
+ * Where a section's publishers send. "mosquitto": the broker, with subscriber.ts counting what it
+ * routes (the system's figures). "sink": sink.ts acknowledges and counts, routes nothing, so the
+ * publisher is the only process that sets the pace (the client's figures).
+ */
+interface Endpoint {
+	kind: "mosquitto" | "sink";
+	host: string;
+	port: number;
+	counter: Subscriber;
+	/** The process in the broker columns: Mosquitto, or the sink. */
+	brokerPid: number | undefined;
+	/** The subscriber (Mosquitto only; the sink counts in the broker's place). */
+	subscriberPid: number | undefined;
+}
+
 interface RunFigure {
 	scenario: Scenario;
 	round: number;
 	/** ms from the first publish to the end criterion (QoS 0: subscriber has all; QoS 1: last PUBACK). */
 	elapsed: number;
-	/** CPU ns of the broker and of the subscriber from the first publish until the subscriber had all. */
+	/** CPU ns of the broker (or sink) and of the subscriber (none with the sink) from the first publish until the subscriber had all. */
 	brokerNs: number;
-	subscriberNs: number;
+	subscriberNs?: number;
 	/** ms from the first publish until the subscriber had all (the span of brokerNs). */
 	wallMs: number;
 	received: number;
@@ -328,8 +393,9 @@ interface RunFigure {
 }
 
 async function publishRun(
-	scenario: Scenario, round: number, purpose: PublisherJob["purpose"], options: Options, b: Mosquitto, subscriber: Subscriber,
+	scenario: Scenario, round: number, purpose: PublisherJob["purpose"], options: Options, endpoint: Endpoint,
 ): Promise<RunFigure> {
+	const subscriber = endpoint.counter;
 	// As long as the firmware's telemetry topic, and one per run for the subscriber's counts.
 	const topic = `${DATA_PREFIX}${scenario.key}-${purpose === "memory" ? "m" : "t"}${round}/telemetry`;
 	const job: PublisherJob = {
@@ -340,8 +406,8 @@ async function publishRun(
 		purpose,
 		messages: options.messages,
 		warmup: options.warmup,
-		host: b.host,
-		port: b.port,
+		host: endpoint.host,
+		port: endpoint.port,
 		topic,
 	};
 	const arrived = subscriber.expect(topic, options.messages);
@@ -350,12 +416,12 @@ async function publishRun(
 	const what = `${scenario.label} (${purpose} run ${round})`;
 	let onDone: () => void = () => {};
 	const done = new Promise<void>((resolve) => (onDone = resolve));
-	const brokerPid = mosquittoPid(b);
+	const { brokerPid, subscriberPid } = endpoint;
 	let cpuBefore = { broker: 0, subscriber: 0 };
 	const result = new Promise<PublisherResult>((resolve, reject) => {
 		child.on("message", (message: FromPublisher) => {
 			if (message.type === "ready") {
-				cpuBefore = { broker: cpuNs(brokerPid), subscriber: cpuNs(subscriber.pid) };
+				cpuBefore = { broker: cpuNs(brokerPid), subscriber: cpuNs(subscriberPid) };
 				child.send({ type: "go" } satisfies ToPublisher);
 			}
 			else if (message.type === "done") onDone();
@@ -378,7 +444,7 @@ async function publishRun(
 		received = count.count;
 		lastAt = count.lastAt;
 	}
-	const cpuAfter = { broker: cpuNs(brokerPid), subscriber: cpuNs(subscriber.pid) };
+	const cpuAfter = { broker: cpuNs(brokerPid), subscriber: cpuNs(subscriberPid) };
 	child.send({ type: "finish" } satisfies ToPublisher);
 	const r = await withTimeout(result, 30000, `${what}: result`);
 	await new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once("exit", () => resolve())));
@@ -386,7 +452,7 @@ async function publishRun(
 	return {
 		scenario, round, elapsed: end - r.startedAt, received, result: r,
 		brokerNs: cpuAfter.broker - cpuBefore.broker,
-		subscriberNs: cpuAfter.subscriber - cpuBefore.subscriber,
+		subscriberNs: subscriberPid ? cpuAfter.subscriber - cpuBefore.subscriber : undefined,
 		wallMs: lastAt - r.startedAt,
 	};
 }
@@ -435,9 +501,9 @@ interface ScenarioSummary {
 	maxInflight: number;
 	waits: string;
 	lost: number;
-	/** Median CPU µs per message of the broker and of the subscriber. */
+	/** Median CPU µs per message of the broker (or sink) and of the subscriber (none with the sink). */
 	brokerCpu: number;
-	subscriberCpu: number;
+	subscriberCpu?: number;
 	/** Median share of the run (until the subscriber had all) that the broker spent on a CPU, %. */
 	brokerBusy: number;
 	/** From the separate memory run, when there was one. */
@@ -460,7 +526,7 @@ function summarize(scenario: Scenario, runs: RunFigure[], messages: number, memo
 		max: Math.max(...rates),
 		maxInflight: Math.max(...runs.map((r) => r.result.maxInflight)),
 		brokerCpu: median(runs.map((r) => r.brokerNs / 1000 / messages)),
-		subscriberCpu: median(runs.map((r) => r.subscriberNs / 1000 / messages)),
+		subscriberCpu: runs.every((r) => r.subscriberNs !== undefined) ? median(runs.map((r) => r.subscriberNs! / 1000 / messages)) : undefined,
 		brokerBusy: median(runs.map((r) => (r.wallMs > 0 ? r.brokerNs / 1e4 / r.wallMs : 0))),
 		waits: waitText,
 		lost: Math.max(...all.map((r) => messages - r.received)),
@@ -468,30 +534,59 @@ function summarize(scenario: Scenario, runs: RunFigure[], messages: number, memo
 	};
 }
 
-async function runNetwork(options: Options, log: (line: string) => void): Promise<ScenarioSummary[]> {
+/**
+ * The workload of a section. Against the sink a run of --messages (20,000) lasts 30 to 130 ms and
+ * is mostly the JIT warming up: after a 2,000-message warm-up both clients still spend 2 to 3
+ * times the CPU per message they spend once V8 has optimized their hot paths, and a run that
+ * short is at the mercy of one scheduler hiccup. So the sink section warms up longer and
+ * measures more (--sink-warmup, --sink-messages): it is after the clients' steady state.
+ */
+function sectionOptions(kind: Endpoint["kind"], options: Options): Options {
+	return kind === "sink" ? { ...options, messages: options.sinkMessages, warmup: options.sinkWarmup } : options;
+}
+
+/** The scenarios of a section: --only's in both, else all through Mosquitto and SINK_SCENARIOS against the sink. */
+function sectionScenarios(kind: Endpoint["kind"], options: Options): Scenario[] {
+	if (options.only.length) return SCENARIOS.filter((s) => options.only.includes(s.key));
+	return kind === "mosquitto" ? SCENARIOS : SCENARIOS.filter((s) => SINK_SCENARIOS.includes(s.key));
+}
+
+async function startEndpoint(kind: Endpoint["kind"]): Promise<Endpoint> {
+	if (kind === "sink") {
+		const sink = await Subscriber.sink();
+		if (!sink.port) throw new Error("sink: no port in its ready message");
+		return { kind, host: "127.0.0.1", port: sink.port, counter: sink, brokerPid: sink.pid, subscriberPid: undefined };
+	}
 	const b = await startMosquitto({ extraConfig: BROKER_CONFIG });
 	broker = b;
-	log(`mosquitto on ${b.host}:${b.port}`);
 	const subscriber = await Subscriber.start(b.host, b.port);
-	const scenarios = options.only.length ? SCENARIOS.filter((s) => options.only.includes(s.key)) : SCENARIOS;
-	if (!scenarios.length) usage(`--only matches no scenario (keys: ${SCENARIOS.map((s) => s.key).join(", ")})`);
+	return { kind, host: b.host, port: b.port, counter: subscriber, brokerPid: mosquittoPid(b), subscriberPid: subscriber.pid };
+}
+
+async function runNetwork(kind: Endpoint["kind"], allOptions: Options, log: (line: string) => void): Promise<ScenarioSummary[]> {
+	const options = sectionOptions(kind, allOptions);
+	const scenarios = sectionScenarios(kind, options);
+	const endpoint = await startEndpoint(kind);
+	log(`${kind} on ${endpoint.host}:${endpoint.port}`);
 	const figures = new Map<string, RunFigure[]>(scenarios.map((s) => [s.key, []]));
 	// Rounds outermost, so a slow spell of the machine hits every scenario alike.
 	for (let round = 1; round <= options.runs; round++) {
 		for (const scenario of scenarios) {
-			const figure = await publishRun(scenario, round, "throughput", options, b, subscriber);
+			const figure = await publishRun(scenario, round, "throughput", options, endpoint);
 			figures.get(scenario.key)!.push(figure);
 			const rate = (options.messages * 1000) / figure.elapsed;
 			const lost = options.messages - figure.received;
 			const cpu = (figure.result.cpuMicros ?? 0) / options.messages;
 			const brokerBusy = figure.wallMs > 0 ? figure.brokerNs / 1e4 / figure.wallMs : 0;
-			log(`run ${round}/${options.runs} ${scenario.label.padEnd(52)} ${thousands(rate).padStart(8)} msg/s ${cpu.toFixed(1).padStart(6)} µs CPU/msg  broker ${(figure.brokerNs / 1000 / options.messages).toFixed(1)} µs/msg, busy ${brokerBusy.toFixed(0)} %  subscriber ${(figure.subscriberNs / 1000 / options.messages).toFixed(1)} µs/msg  load ${loadavg()[0].toFixed(1)}${lost ? `  LOST ${lost}` : ""}`);
+			const counter = figure.subscriberNs === undefined ? "" : `  subscriber ${(figure.subscriberNs / 1000 / options.messages).toFixed(1)} µs/msg`;
+			log(`run ${round}/${options.runs} ${scenario.label.padEnd(52)} ${thousands(rate).padStart(8)} msg/s ${cpu.toFixed(1).padStart(6)} µs CPU/msg  ${kind === "sink" ? "sink" : "broker"} ${(figure.brokerNs / 1000 / options.messages).toFixed(1)} µs/msg, busy ${brokerBusy.toFixed(0)} %${counter}  load ${loadavg()[0].toFixed(1)}${lost ? `  LOST ${lost}` : ""}`);
 		}
 	}
 	const memory = new Map<string, RunFigure>();
-	if (options.memory) {
+	// Memory is the client's alone whatever it talks to: measured in the broker section only.
+	if (options.memory && kind === "mosquitto") {
 		for (const scenario of scenarios) {
-			const figure = await publishRun(scenario, 1, "memory", options, b, subscriber);
+			const figure = await publishRun(scenario, 1, "memory", options, endpoint);
 			memory.set(scenario.key, figure);
 			const m = figure.result.memory;
 			log(`memory  ${scenario.label.padEnd(52)} ${m ? `${mb(m.peakLive).padStart(6)} MB peak live` : "?"}`);
@@ -516,7 +611,8 @@ function machineText(m: Machine, loadAfter?: string): string {
 	].join("\n");
 }
 
-function networkText(summaries: ScenarioSummary[], options: Options): string {
+function networkText(summaries: ScenarioSummary[], options: Options, kind: Endpoint["kind"] = "mosquitto"): string {
+	const sink = kind === "sink";
 	const by = (key: string) => summaries.find((s) => s.scenario.key === key);
 	const payloadMB = (s: ScenarioSummary) => mb(s.rate * PAYLOAD_BYTES);
 	const rows = summaries.map((s) => [
@@ -530,10 +626,12 @@ function networkText(summaries: ScenarioSummary[], options: Options): string {
 		s.lost ? `**${s.lost} lost**` : "0",
 		s.brokerCpu.toFixed(1),
 		`${s.brokerBusy.toFixed(0)} %`,
-		s.subscriberCpu.toFixed(1),
+		s.subscriberCpu === undefined ? "–" : s.subscriberCpu.toFixed(1),
 	]);
+	// Against the sink, the broker columns are the sink's process.
+	const server = sink ? "sink" : "broker";
 	const throughput = table(
-		["Run", "msg/s (median)", "range", "publisher CPU µs/msg", "payload MB/s", "max in flight", "backpressure waits (median)", "lost", "broker CPU µs/msg", "broker busy", "subscriber CPU µs/msg"],
+		["Run", "msg/s (median)", "range", "publisher CPU µs/msg", "payload MB/s", "max in flight", "backpressure waits (median)", "lost", `${server} CPU µs/msg`, `${server} busy`, "subscriber CPU µs/msg"],
 		rows, ["l", "r", "r", "r", "r", "r", "l", "r", "r", "r", "r"]);
 	const pairs: [string, string, string][] = [
 		["QoS 0", "ours-q0", "mqttjs-q0"],
@@ -563,7 +661,11 @@ function networkText(summaries: ScenarioSummary[], options: Options): string {
 		`${thousands(options.messages)} messages per run after ${thousands(options.warmup)} warm-up messages, ${PAYLOAD_BYTES}-byte payload, ` +
 			`topic \`${DATA_PREFIX}<run>/telemetry\` (~40 characters), MQTT 3.1.1, ` +
 			`${options.runs} run${options.runs > 1 ? "s" : ""} per row (median shown). ` +
-			"QoS 0 ends when the subscriber has received every message; QoS 1 ends at the last PUBACK.",
+			(sink
+				? "The publisher talks to the sink (test-host/bench/sink.ts), a wire-speed MQTT end point that acknowledges " +
+					"and counts but routes nothing (no subscriber); its own CPU is in the sink columns. " +
+					"QoS 0 ends when the sink has counted every message; QoS 1 ends at the last PUBACK (the sink has counted every message by then)."
+				: "QoS 0 ends when the subscriber has received every message; QoS 1 ends at the last PUBACK."),
 		"",
 		throughput,
 		"",
@@ -658,11 +760,12 @@ async function main(): Promise<number> {
 	const options = parseOptions(process.argv.slice(2));
 	exitOnSignal("SIGINT");
 	exitOnSignal("SIGTERM");
+	// 2 ms a message and run through Mosquitto, 1 ms against the sink (several times faster).
 	const hardLimit = setTimeout(() => {
 		console.error("benchmark did not finish within its time limit");
 		killChildren();
 		process.exit(1);
-	}, 300_000 + options.messages * options.runs * 2);
+	}, 300_000 + options.runs * (options.messages * 2 + (options.sink ? options.sinkMessages + options.sinkWarmup : 0)));
 	hardLimit.unref();
 
 	const m = machine();
@@ -698,10 +801,17 @@ async function main(): Promise<number> {
 	if (options.net) {
 		if (await requireMosquitto()) {
 			console.log("Publish throughput: ours vs MQTT.js through one local Mosquitto ...");
-			network = await runNetwork(options, log);
+			network = await runNetwork("mosquitto", options, log);
 			console.log(`\n${networkText(network, options)}\n`);
 		}
 		else networkSkipped = "mosquitto is not installed";
+	}
+	// The same publishers with the broker taken out: what the client alone can do.
+	let sink: ScenarioSummary[] | undefined;
+	if (options.net && options.sink) {
+		console.log("Publish throughput, client-bound (a wire-speed MQTT endpoint instead of the broker): ours vs MQTT.js ...");
+		sink = await runNetwork("sink", options, log);
+		console.log(`\n${networkText(sink, sectionOptions("sink", options), "sink")}\n`);
 	}
 
 	// Opt-in (minutes of load): BENCH_FLEET=1 or a list of sizes; see test-host/bench/fleet.ts.
@@ -715,7 +825,16 @@ async function main(): Promise<number> {
 			console.error(`--write needs the full benchmark (codec and network${networkSkipped ? `; ${networkSkipped}` : ""}); ${DOC} not changed`);
 			return 1;
 		}
-		const command = ["npm run bench -- --write", options.messages !== 20000 ? `--messages ${options.messages}` : "", options.runs !== 3 ? `--runs ${options.runs}` : ""]
+		// The sink section's defaults follow --messages: name its options only when set apart.
+		const defaults = parseOptions(options.messages !== 20000 ? ["--messages", String(options.messages)] : []);
+		const command = [
+			"npm run bench -- --write",
+			options.messages !== 20000 ? `--messages ${options.messages}` : "",
+			options.runs !== 3 ? `--runs ${options.runs}` : "",
+			options.sink ? "" : "--no-sink",
+			options.sink && options.sinkMessages !== defaults.sinkMessages ? `--sink-messages ${options.sinkMessages}` : "",
+			options.sink && options.sinkWarmup !== defaults.sinkWarmup ? `--sink-warmup ${options.sinkWarmup}` : "",
+		]
 			.filter(Boolean).join(" ");
 		writeDoc([
 			`### Results of ${m.date.slice(0, 10)}`,
@@ -727,6 +846,7 @@ async function main(): Promise<number> {
 			"#### Publish throughput",
 			"",
 			networkText(network, options),
+			...(sink ? ["", "#### Publish throughput, client-bound", "", networkText(sink, sectionOptions("sink", options), "sink")] : []),
 			"",
 			"#### Codec",
 			"",

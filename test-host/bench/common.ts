@@ -1,5 +1,5 @@
 /*
- * Shared by the benchmark's processes (test-host/bench/bench.ts, publisher.ts, subscriber.ts):
+ * Shared by the benchmark's processes (test-host/bench/bench.ts, publisher.ts, subscriber.ts, sink.ts):
  * the workload, the messages they exchange over the IPC channel, and a clock that can be
  * compared across processes.
  */
@@ -103,11 +103,12 @@ export type FromPublisher =
 	| { type: "result"; result: PublisherResult }
 	| { type: "error"; message: string };
 
-/** Parent to subscriber. */
+/** Parent to subscriber (subscriber.ts) or sink (sink.ts). */
 export type ToSubscriber = { type: "expect"; topic: string; count: number } | { type: "count"; topic: string };
-/** Subscriber to parent. */
+/** Subscriber (or sink) to parent. */
 export type FromSubscriber =
-	| { type: "ready" }
+	/** The sink (sink.ts) reports the port it listens on. */
+	| { type: "ready"; port?: number }
 	| { type: "complete"; topic: string; at: number }
 	| { type: "count"; topic: string; count: number; lastAt: number }
 	| { type: "error"; message: string };
