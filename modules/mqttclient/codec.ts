@@ -397,42 +397,34 @@ export function mqttString(utf8: Uint8Array): Uint8Array {
 /**
  * The hot path: a PUBLISH without properties from a topic already encoded as an MQTT string
  * (mqttString(); checked by the caller: no wildcard, no U+0000, at most 65535 bytes) and the
- * payload, in one allocation, with no sizing pass. Returns the packet's size instead when it is
- * larger than `limit` (nothing allocated). Same bytes as encode() of the same packet (MQTT 5.0: a
- * property length of 0).
+ * payload, in one allocation (`allocate`, or a new Uint8Array), with no sizing pass. Returns the
+ * packet's size instead when it is larger than `limit` (nothing allocated). Same bytes as encode()
+ * of the same packet (MQTT 5.0: a property length of 0); every byte is written.
  */
-export function encodePublish(topic: Uint8Array, payload: Uint8Array, qos: QoS, retain: boolean, id: number, v5: boolean, limit: number): Uint8Array | number {
+export function encodePublish(topic: Uint8Array, payload: Uint8Array, qos: QoS, retain: boolean, id: number, v5: boolean, limit: number,
+	allocate?: (size: number) => Uint8Array): Uint8Array | number {
 	const remaining = topic.length + (qos ? 2 : 0) + (v5 ? 1 : 0) + payload.length;
-	let out: Uint8Array;
-	let pos: number;
 	// The remaining length: one or two bytes for any packet a device sends, written out.
-	if (remaining < 128) {
-		if (2 + remaining > limit) return 2 + remaining;
-		out = new Uint8Array(2 + remaining);
-		out[1] = remaining;
-		pos = 2;
-	}
-	else if (remaining < 16_384) {
-		if (3 + remaining > limit) return 3 + remaining;
-		out = new Uint8Array(3 + remaining);
+	let pos = remaining < 128 ? 2 : remaining < 16_384 ? 3 : 1 + varintSize(remaining);
+	const size = pos + remaining;
+	if (size > limit) return size;
+	if (remaining > MAX_REMAINING_LENGTH) throw new CodecError("invalid", `packet body of ${remaining} bytes exceeds the MQTT maximum`);
+	const out = allocate === undefined ? new Uint8Array(size) : allocate(size);
+	out[0] = 0x30 | (qos << 1) | (retain ? 1 : 0);
+	if (pos === 3) {
 		out[1] = (remaining & 0x7f) | 0x80;
 		out[2] = remaining >> 7;
-		pos = 3;
 	}
+	else if (pos === 2) out[1] = remaining;
 	else {
-		const size = 1 + varintSize(remaining) + remaining;
-		if (size > limit) return size;
-		if (remaining > MAX_REMAINING_LENGTH) throw new CodecError("invalid", `packet body of ${remaining} bytes exceeds the MQTT maximum`);
-		out = new Uint8Array(size);
-		pos = 1;
 		let v = remaining;
+		let at = 1;
 		while (v >= 128) {
-			out[pos++] = (v & 0x7f) | 0x80;
+			out[at++] = (v & 0x7f) | 0x80;
 			v >>>= 7;
 		}
-		out[pos++] = v;
+		out[at] = v;
 	}
-	out[0] = 0x30 | (qos << 1) | (retain ? 1 : 0);
 	out.set(topic, pos);
 	pos += topic.length;
 	if (qos) {

@@ -187,6 +187,8 @@ interface Hot {
 	 * short, and after `onWritable` or a write by #flush it is 0 (ask again).
 	 */
 	room: number;
+	/** The transport's `allocate`, when it has one. */
+	allocate: ((size: number) => Uint8Array) | undefined;
 	/** The transport's `writeOverhead` (0 unless it says so). */
 	overhead: number;
 	/** The in-flight window asked for (options.inflightWindow; the broker's Receive Maximum may lower it). */
@@ -307,6 +309,7 @@ export class MQTTClient {
 			timed: false,
 			lastSent: 0,
 			clock: options.clock,
+			allocate: undefined,
 			inflight: new Map<number, Inflight>(),
 			window: this.#window,
 			nextId: 0,
@@ -409,6 +412,7 @@ export class MQTTClient {
 				onClose: (error) => { if (live()) this.#onTransportClose(error); },
 			});
 			this[HOT].transport = transport;
+			this[HOT].allocate = typeof transport.allocate === "function" ? transport.allocate : undefined;
 			this[HOT].room = 0;
 			const overhead = transport.writeOverhead;
 			this[HOT].overhead = typeof overhead === "number" && overhead > 0 ? overhead : 0;
@@ -462,7 +466,7 @@ export class MQTTClient {
 			encoded = bounded;
 		}
 		else {
-			const bytes = encodePublish(topicBytes, body, qos, retain, id, h.version === 5, server.packetLimit);
+			const bytes = encodePublish(topicBytes, body, qos, retain, id, h.version === 5, server.packetLimit, h.allocate);
 			if (typeof bytes === "number") return this.#tooLarge(`PUBLISH to ${topic}`, bytes, server.packetLimit);
 			encoded = bytes;
 		}
@@ -486,7 +490,7 @@ export class MQTTClient {
 		else if (!this.#enqueue(encoded, true)) return this.#busy(`PUBLISH to ${topic}`);
 		if (qos > 0) h.inflight.set(id, { encoded, qos, stage: "sent" });
 		if (qos < requested) this.#reportDowngrade(requested);
-		return { ok: true, id, bytes: encoded.length, qos };
+		return { ok: true, id, bytes: size, qos };
 	}
 
 	subscribe(subscriptions: Subscription | Subscription[]): Outcome {

@@ -45,6 +45,14 @@ export interface Transport {
 	 * bytes leaves at least `writable` - n - writeOverhead.
 	 */
 	readonly writeOverhead?: number;
+	/**
+	 * Memory for a PUBLISH the client is about to write: `size` bytes, every one of which the client
+	 * writes, kept until the message is acknowledged. Optional (a plain function: it is called
+	 * without `this`); without it the client uses `new Uint8Array(size)`. For a platform where a
+	 * fresh typed array is costly and a pool is cheap: Node's `Buffer.allocUnsafe` slices an 8 KB
+	 * pool, where `new Uint8Array(300)` allocates outside the heap each time.
+	 */
+	readonly allocate?: (size: number) => Uint8Array;
 	/** Closes the stream; onClose is not called for a close the owner asked for. */
 	close(): void;
 }

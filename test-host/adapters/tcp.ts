@@ -85,6 +85,9 @@ export const nodeTcp: TransportFactory = (options: TransportOptions, events: Tra
 		}
 	};
 	return {
+		// Slices of Node's 8 KB Buffer pool: a fresh Uint8Array of a few hundred bytes is allocated
+		// outside the heap and costs microseconds (the client fills every byte).
+		allocate: (size: number) => Buffer.allocUnsafe(size),
 		get writable() {
 			if (socket.destroyed || socket.writableNeedDrain) return 0;
 			if (heldBytes) starved = true;

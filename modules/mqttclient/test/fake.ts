@@ -32,6 +32,8 @@ export class FakeTransport implements Transport {
 	 * this (a TLS record's overhead). 0: a plain socket.
 	 */
 	writeOverhead = 0;
+	/** The platform's allocator for PUBLISH packets, if the test gives one (FakeNet.allocate). */
+	allocate: ((size: number) => Uint8Array) | undefined;
 
 	constructor(readonly options: TransportOptions, readonly events: TransportEvents, readonly version: ProtocolVersion, readonly now: () => number = () => 0) {}
 
@@ -107,10 +109,13 @@ export class FakeNet {
 	readonly transports: FakeTransport[] = [];
 	/** The `writeOverhead` of the transports opened from now on. */
 	writeOverhead = 0;
+	/** The `allocate` of the transports opened from now on. */
+	allocate: ((size: number) => Uint8Array) | undefined;
 	constructor(readonly version: ProtocolVersion, readonly now?: () => number) {}
 	readonly factory = (options: TransportOptions, events: TransportEvents): Transport => {
 		const t = new FakeTransport(options, events, this.version, this.now);
 		t.writeOverhead = this.writeOverhead;
+		t.allocate = this.allocate;
 		this.transports.push(t);
 		return t;
 	};

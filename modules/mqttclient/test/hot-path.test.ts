@@ -56,6 +56,52 @@ test("encodePublish returns the size, allocating nothing, when the packet is ove
 	}
 });
 
+test("encodePublish writes every byte of the memory it is given (a pool slice full of old bytes)", (t) => {
+	const random = rng(11);
+	const pool = new Uint8Array(64 * 1024);
+	let at = 0;
+	const allocate = (size: number): Uint8Array => {
+		if (at + size > pool.length) at = 0;
+		const slice = pool.subarray(at, at + size).fill(0xa5);
+		at += size;
+		return slice;
+	};
+	for (const version of [4, 5] as ProtocolVersion[]) {
+		for (const size of [0, 1, 100, 127, 128, 16_383, 16_384, 20_000]) {
+			const qos = Math.floor(random() * 3) as QoS;
+			const payload = new Uint8Array(size).map(() => Math.floor(random() * 256));
+			const id = qos ? 1 + Math.floor(random() * 65535) : 0;
+			const packet: PublishPacket = { type: "publish", topic: "sensors/x/telemetry", payload, qos, retain: random() < 0.5, dup: false };
+			if (qos) packet.id = id;
+			const pooled = encodePublish(mqttString(utf8Encode(packet.topic)), payload, qos, packet.retain, id, version === 5, Infinity, allocate);
+			t.deepEqual(pooled, encodeWithin(packet, version, Infinity), `v${version} ${size} bytes`);
+		}
+	}
+});
+
+test("the client encodes PUBLISH into the transport's allocate when it has one, and nowhere else", (t) => {
+	const w = world();
+	const given: Uint8Array[] = [];
+	w.net.allocate = (size) => {
+		const bytes = new Uint8Array(size).fill(0xee);
+		given.push(bytes);
+		return bytes;
+	};
+	t.true(w.client.connect(CONNECT).ok);
+	w.net.last.open();
+	w.net.last.receive(connack());
+	w.net.last.forget();
+	t.true(w.client.publish("s/t", "hello", { qos: 1 }).ok);
+	t.true(w.client.publish("s/t", new Uint8Array(300)).ok);
+	t.true(w.client.subscribe({ topic: "cmd/#", qos: 1 }).ok);
+	t.is(given.length, 2, "the two PUBLISH packets, not the SUBSCRIBE");
+	const sent = w.net.last.take();
+	t.deepEqual(sent.map((p) => p.type), ["publish", "publish", "subscribe"]);
+	// What went out is what was written into the transport's memory.
+	t.deepEqual(w.net.last.chunks[0], given[0]);
+	t.deepEqual(w.net.last.chunks[1], given[1]);
+});
+
 function decodeAll(chunks: Uint8Array[], version: ProtocolVersion = 4): { packets: Packet[]; errors: CodecError[] } {
 	const packets: Packet[] = [];
 	const errors: CodecError[] = [];
