@@ -738,6 +738,14 @@ function linuxText(f: LinuxFigures): string {
 	const ours = by("ours-q0");
 	const theirs = by("moddable-q0");
 	if (ours && theirs) lines.push("", `Ours / Moddable \`mqtt\`, QoS 0 CPU per message: ${ratio(xsMedian(ours.cpu), xsMedian(theirs.cpu))}.`);
+	const q1 = by("ours-q1");
+	const paced = by("moddable-q0-paced");
+	const q1Net = by("ours-q1-net");
+	const pacedNet = by("moddable-q0-paced-net");
+	if (q1 && paced) {
+		lines.push("", `Our QoS 1 (window 8) / Moddable's QoS 0 at the same pace (8 at a time, same wall time): ${ratio(xsMedian(q1.cpu), xsMedian(paced.cpu))}` +
+			(q1Net && pacedNet ? `; with the idle polling removed from both: ${ratio(xsMedian(q1Net.cpu), xsMedian(pacedNet.cpu))}.` : "."));
+	}
 	return lines.join("\n");
 }
 
