@@ -30,6 +30,32 @@ export function sharedNow(): number {
 	return performance.timeOrigin + performance.now();
 }
 
+/** fixedHeader(): the fixed header is not all there yet. */
+export const INCOMPLETE = -1;
+/** fixedHeader(): a fifth remaining-length byte, which MQTT does not have. */
+export const MALFORMED = -2;
+
+/**
+ * Reads the fixed header of the MQTT packet that starts at buf[i]: returns where its body starts
+ * and puts its remaining length in `header.remaining`, or INCOMPLETE / MALFORMED. For the
+ * subscriber's and the sink's framing (one `header` object per reader, reused).
+ */
+export function fixedHeader(buf: Uint8Array, i: number, header: { remaining: number }): number {
+	let remaining = 0;
+	let multiplier = 1;
+	for (let j = i + 1; j < i + 5; j++) {
+		if (j >= buf.length) return INCOMPLETE;
+		const digit = buf[j];
+		remaining += (digit & 0x7f) * multiplier;
+		multiplier *= 128;
+		if (!(digit & 0x80)) {
+			header.remaining = remaining;
+			return j + 1;
+		}
+	}
+	return MALFORMED;
+}
+
 export type ClientName = "ours" | "mqttjs";
 
 export interface PublisherJob {
@@ -112,3 +138,36 @@ export type FromSubscriber =
 	| { type: "complete"; topic: string; at: number }
 	| { type: "count"; topic: string; count: number; lastAt: number }
 	| { type: "error"; message: string };
+
+/**
+ * Messages counted per topic, and the answers to the bench's questions about them ("expect" ->
+ * "complete" once the count is reached, "count" -> "count"): subscriber.ts and sink.ts alike.
+ */
+export class Arrivals {
+	readonly #counts = new Map<string, number>();
+	readonly #lastAt = new Map<string, number>();
+	readonly #expected = new Map<string, number>();
+
+	constructor(readonly send: (message: FromSubscriber) => void) {}
+
+	/** `n` more messages on `topic`, the last of them at `at`. */
+	add(topic: string, n: number, at: number): void {
+		const count = (this.#counts.get(topic) ?? 0) + n;
+		this.#counts.set(topic, count);
+		this.#lastAt.set(topic, at);
+		const want = this.#expected.get(topic);
+		if (want !== undefined && count >= want) {
+			this.#expected.delete(topic);
+			this.send({ type: "complete", topic, at });
+		}
+	}
+
+	answer(message: ToSubscriber): void {
+		const { topic } = message;
+		if (message.type === "expect") {
+			if ((this.#counts.get(topic) ?? 0) >= message.count) this.send({ type: "complete", topic, at: this.#lastAt.get(topic) ?? sharedNow() });
+			else this.#expected.set(topic, message.count);
+		}
+		else this.send({ type: "count", topic, count: this.#counts.get(topic) ?? 0, lastAt: this.#lastAt.get(topic) ?? 0 });
+	}
+}

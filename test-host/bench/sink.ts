@@ -21,7 +21,7 @@
  */
 
 import net from "node:net";
-import { makePayload, sharedNow, WARMUP_TOPIC, type FromSubscriber, type ToSubscriber } from "./common";
+import { Arrivals, fixedHeader, INCOMPLETE, makePayload, MALFORMED, sharedNow, WARMUP_TOPIC, type FromSubscriber, type ToSubscriber } from "./common";
 
 const CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x00]);
 const PINGRESP = Buffer.from([0xd0, 0x00]);
@@ -30,24 +30,12 @@ function send(message: FromSubscriber): void {
 	if (process.connected) process.send?.(message);
 }
 
-const counts = new Map<string, number>();
-const lastAt = new Map<string, number>();
-const expected = new Map<string, number>();
+const arrivals = new Arrivals(send);
 
 /** `n` more PUBLISHes on `topic` arrived in the chunk received at `at`. */
 function onPublishes(topic: string, n: number, at: number): void {
-	const count = (counts.get(topic) ?? 0) + n;
-	counts.set(topic, count);
-	lastAt.set(topic, at);
-	const want = expected.get(topic);
-	if (want !== undefined && count >= want) {
-		expected.delete(topic);
-		send({ type: "complete", topic, at });
-	}
+	arrivals.add(topic, n, at);
 }
-
-const INCOMPLETE = -1;
-const MALFORMED = -2;
 
 /**
  * The size of the packet that starts `a` and may go on in `b` (fixed header included), read
@@ -77,6 +65,8 @@ class Connection {
 	/** The answers to the chunk being handled: one socket.write at its end. */
 	#answers: Buffer[] = [];
 	#answerBytes = 0;
+	/** fixedHeader()'s answer, reused. */
+	readonly #header = { remaining: 0 };
 	/** PUBLISHes are counted in runs of one topic (a chunk usually holds one run). */
 	#runTopic = "";
 	#runCount = 0;
@@ -120,26 +110,16 @@ class Connection {
 	/** Handles the complete packets of buf from i on; returns where the incomplete rest starts, -1 when the socket was closed. */
 	#packets(buf: Buffer, i: number): number {
 		const n = buf.length;
+		const header = this.#header;
 		while (i + 2 <= n) {
-			let remaining = 0;
-			let multiplier = 1;
-			let j = i + 1;
-			let complete = false;
-			while (j < n) {
-				if (j === i + 5) {
-					// A fifth length byte: not MQTT.
-					this.#socket.destroy();
-					return -1;
-				}
-				const digit = buf[j++];
-				remaining += (digit & 0x7f) * multiplier;
-				multiplier *= 128;
-				if (!(digit & 0x80)) {
-					complete = true;
-					break;
-				}
+			const j = fixedHeader(buf, i, header);
+			if (j === MALFORMED) {
+				// A fifth length byte: not MQTT.
+				this.#socket.destroy();
+				return -1;
 			}
-			if (!complete || j + remaining > n) break;
+			const remaining = header.remaining;
+			if (j === INCOMPLETE || j + remaining > n) break;
 			const end = j + remaining;
 			const type = buf[i] >> 4;
 			if (type === 3) {
@@ -279,15 +259,6 @@ server.listen(0, "127.0.0.1", () => {
 	);
 });
 
-process.on("message", (message: ToSubscriber) => {
-	if (message.type === "expect") {
-		const have = counts.get(message.topic) ?? 0;
-		if (have >= message.count) send({ type: "complete", topic: message.topic, at: lastAt.get(message.topic) ?? sharedNow() });
-		else expected.set(message.topic, message.count);
-	}
-	else if (message.type === "count") {
-		send({ type: "count", topic: message.topic, count: counts.get(message.topic) ?? 0, lastAt: lastAt.get(message.topic) ?? 0 });
-	}
-});
+process.on("message", (message: ToSubscriber) => arrivals.answer(message));
 // The parent went away (finished or died): nothing left to do.
 process.on("disconnect", () => process.exit(0));

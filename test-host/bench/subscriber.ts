@@ -10,7 +10,7 @@
 
 import net from "node:net";
 import { generate } from "mqtt-packet";
-import { DATA_PREFIX, sharedNow, type FromSubscriber, type ToSubscriber } from "./common";
+import { Arrivals, DATA_PREFIX, fixedHeader, INCOMPLETE, MALFORMED, sharedNow, type FromSubscriber, type ToSubscriber } from "./common";
 
 const [host = "127.0.0.1", portText = "1883"] = process.argv.slice(2);
 
@@ -20,19 +20,10 @@ function send(message: FromSubscriber): void {
 	if (process.connected) process.send?.(message);
 }
 
-const counts = new Map<string, number>();
-const lastAt = new Map<string, number>();
-const expected = new Map<string, number>();
+const arrivals = new Arrivals(send);
 
 function onPublish(topic: string): void {
-	const count = (counts.get(topic) ?? 0) + 1;
-	counts.set(topic, count);
-	const now = sharedNow();
-	lastAt.set(topic, now);
-	if (expected.get(topic) === count) {
-		expected.delete(topic);
-		send({ type: "complete", topic, at: now });
-	}
+	arrivals.add(topic, 1, sharedNow());
 }
 
 let subscribed = false;
@@ -60,6 +51,7 @@ function onPacket(buf: Buffer, start: number, bodyStart: number, end: number): v
 }
 
 let pending: Buffer | undefined;
+const header = { remaining: 0 };
 
 function onData(chunk: Buffer): void {
 	const buf = pending ? Buffer.concat([pending, chunk]) : chunk;
@@ -67,22 +59,14 @@ function onData(chunk: Buffer): void {
 	let i = 0;
 	const n = buf.length;
 	while (i + 2 <= n) {
-		let remaining = 0;
-		let multiplier = 1;
-		let j = i + 1;
-		let complete = false;
-		while (j < n && j < i + 5) {
-			const digit = buf[j++];
-			remaining += (digit & 0x7f) * multiplier;
-			multiplier *= 128;
-			if (!(digit & 0x80)) {
-				complete = true;
-				break;
-			}
+		const j = fixedHeader(buf, i, header);
+		if (j === MALFORMED) {
+			fail("the broker sent a remaining length of more than 4 bytes");
+			return;
 		}
-		if (!complete || j + remaining > n) break;
-		onPacket(buf, i, j, j + remaining);
-		i = j + remaining;
+		if (j === INCOMPLETE || j + header.remaining > n) break;
+		onPacket(buf, i, j, j + header.remaining);
+		i = j + header.remaining;
 	}
 	if (i < n) pending = buf.subarray(i);
 }
@@ -102,16 +86,7 @@ socket.on("data", onData);
 socket.on("error", (e) => fail(e.message));
 socket.on("close", () => fail("connection closed"));
 
-process.on("message", (message: ToSubscriber) => {
-	if (message.type === "expect") {
-		const have = counts.get(message.topic) ?? 0;
-		if (have >= message.count) send({ type: "complete", topic: message.topic, at: lastAt.get(message.topic) ?? sharedNow() });
-		else expected.set(message.topic, message.count);
-	}
-	else if (message.type === "count") {
-		send({ type: "count", topic: message.topic, count: counts.get(message.topic) ?? 0, lastAt: lastAt.get(message.topic) ?? 0 });
-	}
-});
+process.on("message", (message: ToSubscriber) => arrivals.answer(message));
 // The parent went away (finished or died): nothing left to do.
 process.on("disconnect", () => {
 	stopping = true;
