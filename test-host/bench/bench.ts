@@ -773,7 +773,7 @@ async function main(): Promise<number> {
 		console.error("benchmark did not finish within its time limit");
 		killChildren();
 		process.exit(1);
-	}, 300_000 + options.runs * (options.messages * 2 + (options.sink ? options.sinkMessages + options.sinkWarmup : 0)));
+	}, 300_000 + options.runs * (options.messages * 2 + (options.sink ? options.sinkMessages + options.sinkWarmup : 0)) + (process.env.BENCH_FLEET ? 1_200_000 : 0));
 	hardLimit.unref();
 
 	const m = machine();
@@ -823,7 +823,7 @@ async function main(): Promise<number> {
 	}
 
 	// Opt-in (minutes of load): BENCH_FLEET=1 or a list of sizes; see test-host/bench/fleet.ts.
-	if (process.env.BENCH_FLEET) await runFleetBench({ sizes: fleetSizes(process.env.BENCH_FLEET) });
+	const fleet = process.env.BENCH_FLEET ? (await runFleetBench({ sizes: fleetSizes(process.env.BENCH_FLEET) })).text : undefined;
 
 	const loadAfter = loadAverage();
 	console.log(`Load average (1, 5, 15 min) at the end: ${loadAfter}`);
@@ -847,7 +847,7 @@ async function main(): Promise<number> {
 		writeDoc([
 			`### Results of ${m.date.slice(0, 10)}`,
 			"",
-			`\`${command}\` on:`,
+			`\`${process.env.BENCH_FLEET ? `BENCH_FLEET=${process.env.BENCH_FLEET} ` : ""}${command}\` on:`,
 			"",
 			machineText(m, loadAfter),
 			"",
@@ -861,6 +861,7 @@ async function main(): Promise<number> {
 			codecText(codec, options),
 			...(xs ? ["", "#### XS: the client's work per message (xsnap)", "", xsText(xs)] : []),
 			...(linux ? ["", "#### XS on Moddable's Linux runtime", "", linuxText(linux)] : []),
+			...(fleet ? ["", "#### Fleet", "", fleet] : []),
 		].join("\n"));
 		console.log(`\nwrote ${path.relative(process.cwd(), DOC)}`);
 	}

@@ -90,8 +90,8 @@ export function fleetText(rows: FleetBenchRow[], o: Pick<FleetBenchOptions, "ram
 	return lines.join("\n");
 }
 
-/** Runs the fleet section; returns the rows (printed as they come). */
-export async function runFleetBench(options: Partial<FleetBenchOptions> & { sizes: number[] }): Promise<FleetBenchRow[]> {
+/** Runs the fleet section; returns the rows (printed as they come) and their table. */
+export async function runFleetBench(options: Partial<FleetBenchOptions> & { sizes: number[] }): Promise<{ rows: FleetBenchRow[]; text: string }> {
 	const o: FleetBenchOptions = {
 		ramp: Number(process.env.BENCH_FLEET_RAMP) || 1000,
 		holdS: Number(process.env.BENCH_FLEET_HOLD) || 20,
@@ -107,8 +107,9 @@ export async function runFleetBench(options: Partial<FleetBenchOptions> & { size
 		o.log(s ? `${size} devices: ${s.connected.now} held, last first CONNACK at ${s.connected.lastFirstConnectAtS} s, ${s.memory.afterRamp?.heapPerDeviceKB} KB heap / ${s.memory.afterRamp?.rssPerDeviceKB} KB RSS per device` : `${size} devices: ${row.error}`);
 		rows.push(row);
 	}
-	console.log(`\n${fleetText(rows, o)}\n`);
-	return rows;
+	const text = fleetText(rows, o);
+	console.log(`\n${text}\n`);
+	return { rows, text };
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
