@@ -66,6 +66,29 @@ embedded MQTT broker (verifying the device's JWT as EMQX does) and a backend cli
 
 export class UsageError extends Error {}
 
+/**
+ * A command's arguments through its parser: the options, or the exit code when there is nothing to
+ * run (2 after a usage error, written to stderr; 0 after --help, printed). For every CLI here.
+ */
+export function commandLine<T>(parse: (argv: string[]) => T | "help", help: string): { options: T } | { exitCode: number } {
+	let options: T | "help";
+	try {
+		options = parse(process.argv.slice(2));
+	}
+	catch (e) {
+		if (e instanceof UsageError || e instanceof RangeError) {
+			process.stderr.write(`error: ${e.message}\n`);
+			return { exitCode: 2 };
+		}
+		throw e;
+	}
+	if (options === "help") {
+		process.stdout.write(help);
+		return { exitCode: 0 };
+	}
+	return { options };
+}
+
 export interface Options {
 	broker?: string;
 	duration?: number;
@@ -299,22 +322,9 @@ async function startBackend(url: string, password: string, device: DeviceConfig,
 }
 
 async function main(): Promise<number> {
-	let options: Options | "help";
-	try {
-		options = parseArgs(process.argv.slice(2));
-	}
-	catch (e) {
-		if (e instanceof UsageError) {
-			process.stderr.write(`error: ${e.message}\n`);
-			return 2;
-		}
-		throw e;
-	}
-	if (options === "help") {
-		process.stdout.write(HELP);
-		return 0;
-	}
-	const o = options;
+	const parsed = commandLine(parseArgs, HELP);
+	if ("exitCode" in parsed) return parsed.exitCode;
+	const o = parsed.options;
 	let config: DeviceConfig;
 	try {
 		if (o.target === "linux" && o.setup) throw new UsageError("--setup runs with --target sim (the Linux target has no access point)");

@@ -7,29 +7,17 @@
 import fs from "node:fs";
 import readline from "node:readline";
 import { Fleet } from "./fleet";
-import { HELP, UsageError, parseFleetArgs, type FaultKind, type FleetOptions } from "./options";
+import { commandLine } from "../cli";
+import { HELP, parseFleetArgs, type FaultKind, type FleetOptions } from "./options";
 import { StatusLine } from "./status";
 
 /** After the ramp, wait this long for the last CONNACKs before measuring memory. */
 const SETTLE_MS = 10_000;
 
 async function main(): Promise<number> {
-	let options: FleetOptions | "help";
-	try {
-		options = parseFleetArgs(process.argv.slice(2));
-	}
-	catch (e) {
-		if (e instanceof UsageError || e instanceof RangeError) {
-			process.stderr.write(`error: ${e.message}\n`);
-			return 2;
-		}
-		throw e;
-	}
-	if (options === "help") {
-		process.stdout.write(HELP);
-		return 0;
-	}
-	const o = options;
+	const parsed = commandLine(parseFleetArgs, HELP);
+	if ("exitCode" in parsed) return parsed.exitCode;
+	const o = parsed.options;
 	// The status goes to stderr when the summary goes to stdout, so stdout stays one JSON document.
 	const statusOut = o.summary === "-" ? process.stderr : process.stdout;
 	const tty = !!statusOut.isTTY;
